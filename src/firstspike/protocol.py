@@ -1,0 +1,43 @@
+"""Protocol v1 of `/v1/stream`: message types, formats and close codes shared by server and client.
+
+Standard library only: the client and the browser page speak the same words as the server.
+See docs/protocol.md for the conversation itself.
+"""
+
+from __future__ import annotations
+
+PROTOCOL_VERSION = 1
+STREAM_PATH = "/v1/stream"
+
+SUPPORTED_RATES = (8000, 16000, 22050, 44100, 48000)
+SUPPORTED_ENCODINGS = {"pcm_s16le": 2, "pcm_f32le": 4}  # bytes per sample
+SUPPORTED_CHANNELS = (1, 2)
+
+# Message types
+START, STOP = "start", "stop"
+READY, SCORES, DECISION, ERROR = "ready", "scores", "decision", "error"
+
+# Close codes
+CLOSE_NORMAL = 1000
+CLOSE_GOING_AWAY = 1001
+CLOSE_UNSUPPORTED = 1003
+CLOSE_POLICY = 1008
+CLOSE_TOO_BIG = 1009
+CLOSE_INTERNAL = 1011
+CLOSE_OVERLOADED = 1013
+CLOSE_PROTOCOL = 4000
+CLOSE_TIMEOUT = 4008
+
+CLOSE_REASONS = {
+    CLOSE_NORMAL: "normal",
+    CLOSE_GOING_AWAY: "going away",
+    CLOSE_UNSUPPORTED: "bad start message or unsupported format",
+    CLOSE_POLICY: "unauthorised or policy",
+    CLOSE_TOO_BIG: "message too big",
+    CLOSE_INTERNAL: "internal error",
+    CLOSE_OVERLOADED: "overloaded, try again",
+    CLOSE_PROTOCOL: "protocol misuse",
+    CLOSE_TIMEOUT: "stream too long or idle",
+}
+
+PARTIALS_EVERY_MS = 50
