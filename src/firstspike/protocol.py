@@ -41,3 +41,38 @@ CLOSE_REASONS = {
 }
 
 PARTIALS_EVERY_MS = 50
+
+# Error codes: the `code` of an `error` message, and the close code that follows it (docs/protocol.md)
+ERR_BAD_START = "bad_start"
+ERR_UNSUPPORTED_FORMAT = "unsupported_format"
+ERR_UNKNOWN_MODEL = "unknown_model"
+ERR_INVALID_AUDIO = "invalid_audio"
+ERR_UNAUTHORIZED = "unauthorized"
+ERR_ORIGIN = "origin_not_allowed"
+ERR_TOO_BIG = "message_too_big"
+ERR_INTERNAL = "internal_error"
+ERR_OVERLOADED = "overloaded"
+ERR_PROTOCOL = "protocol_error"
+ERR_NO_AUDIO = "no_audio"
+ERR_START_TIMEOUT = "start_timeout"
+ERR_IDLE_TIMEOUT = "idle_timeout"
+ERR_TOO_LONG = "stream_too_long"
+ERR_SHUTTING_DOWN = "shutting_down"
+
+ERROR_CLOSE_CODES = {
+    ERR_BAD_START: CLOSE_UNSUPPORTED,
+    ERR_UNSUPPORTED_FORMAT: CLOSE_UNSUPPORTED,
+    ERR_UNKNOWN_MODEL: CLOSE_UNSUPPORTED,
+    ERR_INVALID_AUDIO: CLOSE_UNSUPPORTED,
+    ERR_UNAUTHORIZED: CLOSE_POLICY,
+    ERR_ORIGIN: CLOSE_POLICY,
+    ERR_TOO_BIG: CLOSE_TOO_BIG,
+    ERR_INTERNAL: CLOSE_INTERNAL,
+    ERR_OVERLOADED: CLOSE_OVERLOADED,
+    ERR_PROTOCOL: CLOSE_PROTOCOL,
+    ERR_NO_AUDIO: CLOSE_PROTOCOL,
+    ERR_START_TIMEOUT: CLOSE_TIMEOUT,
+    ERR_IDLE_TIMEOUT: CLOSE_TIMEOUT,
+    ERR_TOO_LONG: CLOSE_TIMEOUT,
+    ERR_SHUTTING_DOWN: CLOSE_GOING_AWAY,
+}

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Every run behind docs/reproduction.md, in order, one process at a time (about 15 minutes on one CPU core).
+# Results land in bench/repro/results/; then `python -m bench.repro.report` rebuilds the tables and plots.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+PY=${PYTHON:-.venv/bin/python}
+run() { "$PY" -m bench.repro.run "$@" --no-progress; }
+run noise --mode rc eos --seeds 0 1 2
+run seq5 --mode rc eos --seeds 0 1 2
+run digits --bins 20 --mode rc eos --seeds 0 1 2
+run digits --bins 4 --mode rc eos --seeds 0 1 2
+run noise --mode rc --beta 0.05 0.1 0.2 0.3 0.5 --seeds 0 1 2
+run digits --bins 4 --mode rc --beta 0.1 0.3 --seeds 0 1 2
+run noise --mode rc eos --examples 512000 --seeds 0
+"$PY" -m bench.repro.report

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Estimate the Docker image's size without a Docker engine: run the builder's install steps
+# (scripts/install-serve-venv.sh) on a copy of the build context and measure the virtualenv that the
+# runtime stage copies. The image is then python:3.11-slim-bookworm plus this one layer.
+#
+# Usage: bash scripts/estimate-image-size.sh
+set -euo pipefail
+if [[ $# -gt 0 ]]; then
+  [[ $1 == -h || $1 == --help ]] || { echo "estimate-image-size: error: no arguments expected" >&2; exit 1; }
+  sed -n '2,6p' "$0" | sed 's/^# \{0,1\}//'; exit 0
+fi
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+# The build context, as .dockerignore lets it through.
+mkdir -p "$work/context/scripts"
+cp "$repo/pyproject.toml" "$repo/README.md" "$work/context/"
+cp -r "$repo/src" "$work/context/"
+find "$work/context" \( -name __pycache__ -o -name '*.egg-info' \) -prune -exec rm -rf {} +
+cp "$repo/scripts/install-serve-venv.sh" "$work/context/scripts/"
+
+echo "==> installing the serve extra as the image's builder does"
+if ! (cd "$work/context" && bash scripts/install-serve-venv.sh "$work/opt-firstspike" "$work/context") >"$work/install.log" 2>&1; then
+  cat "$work/install.log" >&2
+  exit 1
+fi
+
+layer_kib=$(du -s --apparent-size -k "$work/opt-firstspike" | cut -f1)
+echo "==> largest packages in the layer (MB)"
+du -s --apparent-size -k "$work"/opt-firstspike/lib/python3*/site-packages/* \
+  | sort -rn | head -n 8 | awk '{printf "  %6.1f  %s\n", $1 * 1.024 / 1000, $2}' | sed "s|$work/opt-firstspike/lib/python3[.0-9]*/site-packages/||"
+awk -v k="$layer_kib" 'BEGIN { printf "==> /opt/firstspike layer: %.1f MB (%.1f MiB)\n", k * 1.024 / 1000, k / 1024 }'

@@ -1,0 +1,151 @@
+"""Sample the server's CPU and memory during a benchmark: from its process (psutil) or its /metrics.
+
+psutil is exact but needs the server on this machine (`--server-pid`); /metrics works remotely, using
+the standard `process_cpu_seconds_total` and `process_resident_memory_bytes` of prometheus-client.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+
+
+@dataclass
+class StatSample:
+    t: float  # seconds since the run's start
+    cpu_seconds: float
+    rss_bytes: float
+    sessions_active: float | None = None
+
+
+@dataclass
+class ServerStats:
+    source: str
+    samples: list[StatSample] = field(default_factory=list)
+    error: str | None = None
+
+    def timeline(self) -> list[dict]:
+        """Per interval: CPU % (of one core) and RSS in MiB."""
+        rows = []
+        for a, b in zip(self.samples, self.samples[1:]):
+            dt = b.t - a.t
+            if dt <= 0:
+                continue
+            rows.append({
+                "t": round(b.t, 2),
+                "cpu_percent": round(100.0 * (b.cpu_seconds - a.cpu_seconds) / dt, 1),
+                "rss_mib": round(b.rss_bytes / 2**20, 1),
+                "sessions_active": b.sessions_active,
+            })
+        return rows
+
+
+def parse_metrics(text: str) -> dict[str, float]:
+    """Sum of every sample per metric name in Prometheus text format (labels ignored)."""
+    values: dict[str, float] = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        name_part, _, rest = line.partition(" ")
+        name = name_part.split("{", 1)[0]
+        if "{" in name_part and "}" not in name_part:  # a label value with a space in it
+            _, _, rest = line.partition("} ")
+        try:
+            values[name] = values.get(name, 0.0) + float(rest.split()[0])
+        except (ValueError, IndexError):
+            continue
+    return values
+
+
+class _Sampler:
+    def __init__(self, read, source: str, t0: float, every_s: float) -> None:
+        self.stats = ServerStats(source=source)
+        self._read = read
+        self._t0 = t0
+        self._every = every_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="server-stats", daemon=True)
+
+    def _loop(self) -> None:
+        while True:
+            try:
+                cpu, rss, active = self._read()
+                self.stats.samples.append(StatSample(time.perf_counter() - self._t0, cpu, rss, active))
+            except Exception as err:  # noqa: BLE001 - a vanished server ends sampling, not the benchmark
+                self.stats.error = f"{type(err).__name__}: {err}"
+            if self._stop.wait(self._every):
+                return
+
+    def start(self) -> "_Sampler":
+        self._thread.start()
+        return self
+
+    def stop(self) -> ServerStats:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        return self.stats
+
+
+def process_sampler(pid: int, t0: float, every_s: float = 0.5) -> _Sampler:
+    import psutil
+
+    proc = psutil.Process(pid)
+
+    def read():
+        family = [proc, *proc.children(recursive=True)]
+        cpu = rss = 0.0
+        for p in family:
+            try:
+                times = p.cpu_times()
+                cpu += times.user + times.system
+                rss += p.memory_info().rss
+            except psutil.NoSuchProcess:
+                continue
+        return cpu, rss, None
+
+    return _Sampler(read, f"process {pid} (psutil)", t0, every_s)
+
+
+def metrics_sampler(metrics_url: str, token: str | None, t0: float, every_s: float = 0.5) -> _Sampler:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+
+    def read():
+        request = urllib.request.Request(metrics_url, headers=headers)
+        with urllib.request.urlopen(request, timeout=2) as response:
+            values = parse_metrics(response.read().decode("utf-8", "replace"))
+        if "process_cpu_seconds_total" not in values:
+            raise RuntimeError(f"{metrics_url} has no process_cpu_seconds_total")
+        active = next((v for k, v in values.items() if k.endswith("sessions_active")), None)
+        return values["process_cpu_seconds_total"], values.get("process_resident_memory_bytes", 0.0), active
+
+    return _Sampler(read, metrics_url, t0, every_s)
+
+
+def probe_metrics(metrics_url: str, token: str | None) -> str | None:
+    """None when /metrics answers with process figures; otherwise why not."""
+    try:
+        request = urllib.request.Request(metrics_url, headers={"Authorization": f"Bearer {token}"} if token else {})
+        with urllib.request.urlopen(request, timeout=2) as response:
+            values = parse_metrics(response.read().decode("utf-8", "replace"))
+    except (urllib.error.URLError, OSError, ValueError) as err:
+        return f"{metrics_url}: {err}"
+    if "process_cpu_seconds_total" not in values:
+        return f"{metrics_url} has no process_cpu_seconds_total"
+    return None
+
+
+def listening_pid(port: int) -> int | None:
+    """The local process listening on this TCP port, if psutil may see it (the server on this machine)."""
+    import psutil
+
+    try:
+        connections = psutil.net_connections(kind="tcp")
+    except (psutil.AccessDenied, OSError):
+        return None
+    for conn in connections:
+        if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == port and conn.pid:
+            return conn.pid
+    return None

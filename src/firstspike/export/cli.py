@@ -1,0 +1,79 @@
+"""`firstspike export CHECKPOINT -o MODEL.onnx`: write one self-contained stepwise ONNX file.
+
+After writing, the file is reopened exactly as the server opens it (`firstspike.runtime`) and
+streamed over two seconds of noise next to the PyTorch model, so a broken export never goes unnoticed.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from firstspike.export import GRAPH_VARIANTS as VARIANTS
+
+SELF_CHECK_SECONDS = 2.0
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("checkpoint", type=Path, help="a firstspike checkpoint (.pt) written by `firstspike train`")
+    parser.add_argument("-o", "--output", type=Path, required=True, help="where to write MODEL.onnx")
+    parser.add_argument("--model-name", help="model name in the metadata (default: the checkpoint's folder name)")
+    parser.add_argument("--model-version", default="1", help="model version in the metadata (default: 1)")
+    parser.add_argument("--threshold", type=float, help="default θ written into the model (default: the checkpoint's)")
+    parser.add_argument("--graph", choices=VARIANTS, default="fused",
+                        help="fused: hand-unrolled gates, normalisation folded in (default, faster); "
+                             "lstm-op: the ONNX LSTM operator")
+    parser.add_argument("--hops-per-call", type=int, default=1,
+                        help="hops of audio per graph call (default 1 = 10 ms; >1 lowers per-hop cost but "
+                             "the graph reports probabilities only after the last hop of each call)")
+    parser.add_argument("--opset", type=int, default=17, help="ONNX opset, at least 17 (default 17)")
+    parser.add_argument("--quantize", action="store_true",
+                        help="int8 dynamic quantisation of the weights (see docs/benchmarks.md before using it)")
+
+
+def run(args: argparse.Namespace) -> int:
+    import sys
+
+    import numpy as np
+
+    from firstspike.export.onnx_export import export_model
+    from firstspike.export.parity import PROB_TOLERANCE, stream_onnx, torch_probs
+    from firstspike.model.checkpoint import CheckpointError, load_checkpoint
+    from firstspike.runtime import open_step_session
+
+    if args.hops_per_call < 1:
+        print("firstspike export: --hops-per-call must be at least 1", file=sys.stderr)
+        return 2
+    try:
+        model, checkpoint = load_checkpoint(args.checkpoint)
+    except CheckpointError as err:
+        print(f"firstspike export: {err}", file=sys.stderr)
+        return 2
+    name = args.model_name or args.checkpoint.resolve().parent.name
+    try:
+        info = export_model(model, checkpoint, args.output, model_name=name, model_version=args.model_version,
+                            variant=args.graph, hops_per_call=args.hops_per_call, opset=args.opset,
+                            threshold=args.threshold)
+    except ValueError as err:
+        print(f"firstspike export: {err}", file=sys.stderr)
+        return 2
+    if args.quantize:
+        from firstspike.export.quantize import quantize_dynamic_int8
+
+        quantize_dynamic_int8(args.output, args.output)
+
+    session, info = open_step_session(args.output)
+    noise = (0.1 * np.random.default_rng(0).standard_normal((1, int(SELF_CHECK_SECONDS * info.sample_rate)))).astype(np.float32)
+    diff = float(np.abs(stream_onnx(session, info, noise) - torch_probs(model, noise, info.hops_per_call)).max())
+    size_kib = args.output.stat().st_size / 1024
+    print(f"wrote {args.output} ({size_kib:.0f} KiB): {info.full_name}, graph {args.graph}"
+          f"{' int8' if args.quantize else ''}, opset {info.opset}, {len(info.labels)} labels, "
+          f"state {info.state_size} floats, {info.hops_per_call} hop(s) of {info.hop_samples} samples per call, θ={info.threshold:g}")
+    print(f"self-check on {SELF_CHECK_SECONDS:g} s of noise: max |p_onnx - p_torch| = {diff:.2g}")
+    if diff > PROB_TOLERANCE and args.quantize:
+        print(f"note: int8 output is outside the {PROB_TOLERANCE:g} parity tolerance (expected; see the export "
+              "section of docs/benchmarks.md) — check it with `firstspike verify-onnx` before use")
+    elif diff > PROB_TOLERANCE:
+        print(f"firstspike export: the ONNX graph disagrees with PyTorch by {diff:.2g} > {PROB_TOLERANCE:g}", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,161 @@
+"""The step models that are traced to ONNX: one call advances every stream by `hops_per_call` hops.
+
+Both variants take `(audio [B, hop * hops_per_call], state [B, S])` and return `(probs [B, K],
+state_out [B, S])`, with the same packed state layout (`state_layout`), so a runtime cannot tell
+them apart except by speed:
+
+- `FusedStep` ("fused"): hand-written gates. The feature normalisation is folded into the first
+  layer's input weights, input and recurrent weights are one matrix (one Gemm per layer), the gate
+  columns are reordered so one Sigmoid covers input/forget/output gates, and DFT bins that no mel
+  filter uses are dropped. At batch 1 the per-op overhead dominates, so fewer ops is faster.
+- `LstmOpStep` ("lstm-op"): `KeywordSpotter.step` as written, with the flat state unpacked and
+  packed around it; the TorchScript exporter maps nn.LSTM to the ONNX LSTM op.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from firstspike.contract import StateSlot
+from firstspike.export import GRAPH_VARIANTS
+from firstspike.model.classifier import KeywordSpotter
+from firstspike.model.frontend import LOG_FLOOR
+
+VARIANTS = GRAPH_VARIANTS
+
+
+def state_layout(model: KeywordSpotter) -> tuple[StateSlot, ...]:
+    """Frontend overlap first, then each LSTM layer's h and c."""
+    sizes = [("frontend.overlap", model.frontend.overlap_size)]
+    for layer in range(model.classifier.num_layers):
+        sizes += [(f"lstm.{layer}.h", model.classifier.hidden_size), (f"lstm.{layer}.c", model.classifier.hidden_size)]
+    slots, offset = [], 0
+    for name, size in sizes:
+        slots.append(StateSlot(name, offset, size))
+        offset += size
+    return tuple(slots)
+
+
+def _check_hops(hops_per_call: int) -> int:
+    if int(hops_per_call) < 1:
+        raise ValueError(f"hops_per_call must be at least 1, got {hops_per_call}")
+    return int(hops_per_call)
+
+
+class LstmOpStep(nn.Module):
+    """`KeywordSpotter.step` behind the flat-state contract (nn.LSTM → ONNX LSTM op)."""
+
+    def __init__(self, model: KeywordSpotter, hops_per_call: int = 1):
+        super().__init__()
+        self.model = model
+        self.hops_per_call = _check_hops(hops_per_call)
+        self.hop = model.hop
+        self.sizes = [slot.size for slot in state_layout(model)]
+
+    def forward(self, audio: torch.Tensor, state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        parts = torch.split(state, self.sizes, dim=1)
+        overlap = parts[0]
+        h = torch.stack(parts[1::2], dim=0)
+        c = torch.stack(parts[2::2], dim=0)
+        probs = None
+        for k in range(self.hops_per_call):
+            probs, (overlap, h, c) = self.model.step(audio[:, k * self.hop: (k + 1) * self.hop], (overlap, h, c))
+        packed = [overlap]
+        for layer in range(h.shape[0]):
+            packed += [h[layer], c[layer]]
+        return probs, torch.cat(packed, dim=1)
+
+
+class FusedStep(nn.Module):
+    """Hand-unrolled step with normalisation folded into the weights (see the module docstring)."""
+
+    def __init__(self, model: KeywordSpotter, hops_per_call: int = 1):
+        super().__init__()
+        self.hops_per_call = _check_hops(hops_per_call)
+        frontend, lstm, head = model.frontend, model.classifier.lstm, model.classifier.head
+        self.hop = frontend.hop
+        self.hidden = lstm.hidden_size
+        self.layers = lstm.num_layers
+        self.sizes = [slot.size for slot in state_layout(model)]
+        self.head_kind = model.config.head
+        with torch.no_grad():
+            # Keep only the DFT columns that some mel filter reads and that are not identically zero
+            # (the imaginary parts at 0 Hz and Nyquist).
+            used = (frontend.mel_basis.abs().sum(dim=1) > 0) & (frontend.dft_basis.abs().sum(dim=0) > 0)
+            self.register_buffer("dft_basis", frontend.dft_basis[:, used].clone())
+            self.register_buffer("mel_basis", frontend.mel_basis[used].clone())
+            self.register_buffer("log_floor", torch.full((frontend.n_mels,), LOG_FLOOR))  # Gemm bias
+            hidden = self.hidden
+            # PyTorch gate order (i, f, g, o) → (i, f, o, g): one Sigmoid slice, one Tanh slice.
+            order = torch.cat([torch.arange(0, 2 * hidden), torch.arange(3 * hidden, 4 * hidden),
+                               torch.arange(2 * hidden, 3 * hidden)])
+            for layer in range(self.layers):
+                w_ih = getattr(lstm, f"weight_ih_l{layer}")
+                w_hh = getattr(lstm, f"weight_hh_l{layer}")
+                bias = getattr(lstm, f"bias_ih_l{layer}") + getattr(lstm, f"bias_hh_l{layer}")
+                if layer == 0:  # W (x - m) / s + b = (W / s) x + (b - W (m / s))
+                    bias = bias - w_ih @ (model.feat_mean / model.feat_std)
+                    w_ih = w_ih / model.feat_std[None, :]
+                weight = torch.cat([w_ih, w_hh], dim=1)[order]  # [4H, in + H]
+                self.register_buffer(f"gates_weight_{layer}", weight.t().contiguous())
+                self.register_buffer(f"gates_bias_{layer}", bias[order].clone())
+            self.register_buffer("head_weight", head.weight.t().contiguous())
+            self.register_buffer("head_bias", head.bias.clone())
+
+    def _lstm_cell(self, layer: int, x: torch.Tensor, h: torch.Tensor, c: torch.Tensor):
+        hidden = self.hidden
+        gates = torch.addmm(getattr(self, f"gates_bias_{layer}"), torch.cat([x, h], dim=1),
+                            getattr(self, f"gates_weight_{layer}"))
+        gated, cell_in = torch.split(gates, [3 * hidden, hidden], dim=1)
+        in_gate, forget_gate, out_gate = torch.split(torch.sigmoid(gated), hidden, dim=1)
+        c = forget_gate * c + in_gate * torch.tanh(cell_in)
+        h = out_gate * torch.tanh(c)
+        return h, c
+
+    def forward(self, audio: torch.Tensor, state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.hops_per_call == 1 and self.sizes[0] > self.hop:
+            return self._single_hop(audio, state)
+        parts = torch.split(state, self.sizes, dim=1)
+        overlap, hs, cs = parts[0], list(parts[1::2]), list(parts[2::2])
+        for k in range(self.hops_per_call):
+            hop_audio = audio if self.hops_per_call == 1 else audio[:, k * self.hop: (k + 1) * self.hop]
+            frame = torch.cat([overlap, hop_audio], dim=1)
+            overlap = frame[:, self.hop:]
+            x = self._features(frame)
+            for layer in range(self.layers):
+                hs[layer], cs[layer] = self._lstm_cell(layer, x, hs[layer], cs[layer])
+                x = hs[layer]
+        packed = [overlap]
+        for layer in range(self.layers):
+            packed += [hs[layer], cs[layer]]
+        return self._probs(x), torch.cat(packed, dim=1)
+
+    def _single_hop(self, audio: torch.Tensor, state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """One hop, with the overlap split into (oldest hop, rest) by the same Split that unpacks the
+        state: the new overlap is then (rest, audio) and needs no Slice of its own (one op fewer)."""
+        parts = torch.split(state, [self.hop, self.sizes[0] - self.hop] + self.sizes[1:], dim=1)
+        oldest, kept, hs, cs = parts[0], parts[1], list(parts[2::2]), list(parts[3::2])
+        x = self._features(torch.cat([oldest, kept, audio], dim=1))
+        packed = [kept, audio]
+        for layer in range(self.layers):
+            h, c = self._lstm_cell(layer, x, hs[layer], cs[layer])
+            packed += [h, c]
+            x = h
+        return self._probs(x), torch.cat(packed, dim=1)
+
+    def _features(self, frame: torch.Tensor) -> torch.Tensor:
+        spectrum = frame @ self.dft_basis
+        return torch.log(torch.addmm(self.log_floor, spectrum * spectrum, self.mel_basis))
+
+    def _probs(self, x: torch.Tensor) -> torch.Tensor:
+        logits = torch.addmm(self.head_bias, x, self.head_weight)
+        return torch.softmax(logits, dim=-1) if self.head_kind == "softmax" else torch.sigmoid(logits)
+
+
+def build_step_module(model: KeywordSpotter, variant: str = "fused", hops_per_call: int = 1) -> nn.Module:
+    if variant == "fused":
+        return FusedStep(model, hops_per_call).eval()
+    if variant == "lstm-op":
+        return LstmOpStep(model, hops_per_call).eval()
+    raise ValueError(f"unknown graph variant {variant!r}; choose one of {', '.join(VARIANTS)}")

@@ -1,0 +1,168 @@
+"""The LSTM keyword spotter: log-mel frontend → normalisation → LSTM → per-step class scores.
+
+`SequenceClassifier` is generic (feature sequences in, per-step logits out) so the rank-coding runner
+and the paper-reproduction toys share it. `KeywordSpotter` adds the audio frontend and the feature
+normalisation, and offers the same computation one hop at a time (`step`) for streaming and export.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+import torch
+from torch import nn
+
+from firstspike.model.frontend import LogMelFrontend
+
+HEADS = ("softmax", "sigmoid")
+
+
+@dataclass
+class ModelConfig:
+    labels: list[str]
+    firing_labels: list[str]
+    sample_rate: int = 16000
+    window_ms: float = 25
+    hop_ms: float = 10
+    n_mels: int = 40
+    hidden: int = 128
+    layers: int = 1
+    threshold: float = 0.9
+    head: str = "softmax"
+    chrono_t_max: float = 100.0
+
+    def __post_init__(self) -> None:
+        self.labels = list(self.labels)
+        self.firing_labels = list(self.firing_labels)
+        if not self.labels or len(set(self.labels)) != len(self.labels):
+            raise ValueError(f"labels must be non-empty and unique, got {self.labels}")
+        missing = [l for l in self.firing_labels if l not in self.labels]
+        if missing or not self.firing_labels:
+            raise ValueError(f"firing labels {missing or '[]'} are not among the labels {self.labels}")
+        if self.head not in HEADS:
+            raise ValueError(f"head must be one of {HEADS}, got {self.head!r}")
+        if not 0.0 < self.threshold <= 1.0:
+            raise ValueError(f"threshold must lie in (0, 1], got {self.threshold}")
+        if self.hidden <= 0 or self.layers <= 0:
+            raise ValueError("hidden and layers must be positive")
+
+    @property
+    def firing_mask(self) -> torch.Tensor:
+        """Boolean [K]: True for classes that may fire (spike)."""
+        return torch.tensor([l in self.firing_labels for l in self.labels], dtype=torch.bool)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "ModelConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown model config keys {unknown}")
+        return cls(**data)
+
+
+def chrono_init(lstm: nn.LSTM, t_max: float, generator: torch.Generator | None = None) -> None:
+    """Chrono initialisation (Tallec & Ollivier 2018) of every layer's gate biases.
+
+    Forget bias log(U[1, T_max - 1]) and input bias its negative, so memory time-scales spread over
+    the range of dependencies the task needs instead of all starting near one step.
+    """
+    if t_max <= 2:
+        raise ValueError(f"chrono t_max must exceed 2, got {t_max}")
+    hidden = lstm.hidden_size
+    with torch.no_grad():
+        for layer in range(lstm.num_layers):
+            b_ih = getattr(lstm, f"bias_ih_l{layer}")
+            b_hh = getattr(lstm, f"bias_hh_l{layer}")
+            forget = torch.log(torch.empty(hidden).uniform_(1.0, t_max - 1.0, generator=generator))
+            # PyTorch gate order: input, forget, cell, output.
+            b_ih[hidden: 2 * hidden] = forget
+            b_ih[:hidden] = -forget
+            b_hh[: 2 * hidden] = 0.0
+
+
+class SequenceClassifier(nn.Module):
+    """LSTM (batch_first) + linear readout at every step: [B, T, F] → logits [B, T, K]."""
+
+    def __init__(self, n_in: int, hidden: int, layers: int, n_classes: int, chrono_t_max: float = 100.0):
+        super().__init__()
+        self.lstm = nn.LSTM(n_in, hidden, num_layers=layers, batch_first=True)
+        self.head = nn.Linear(hidden, n_classes)
+        chrono_init(self.lstm, chrono_t_max)
+
+    @property
+    def hidden_size(self) -> int:
+        return self.lstm.hidden_size
+
+    @property
+    def num_layers(self) -> int:
+        return self.lstm.num_layers
+
+    def initial_state(self, batch: int, device=None) -> tuple[torch.Tensor, torch.Tensor]:
+        shape = (self.num_layers, batch, self.hidden_size)
+        return torch.zeros(shape, device=device), torch.zeros(shape, device=device)
+
+    def forward(self, feats: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor] | None = None):
+        """Return (logits [B, T, K], (h, c)); state defaults to zeros."""
+        out, state = self.lstm(feats, state)
+        return self.head(out), state
+
+
+def scores(logits: torch.Tensor, head: str) -> torch.Tensor:
+    """Logits → the per-class scores that are compared with the threshold."""
+    return torch.softmax(logits, dim=-1) if head == "softmax" else torch.sigmoid(logits)
+
+
+class KeywordSpotter(nn.Module):
+    """Audio in, per-frame class probabilities out; whole clips (`forward`) or one hop at a time (`step`)."""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = config
+        self.frontend = LogMelFrontend(config.sample_rate, config.window_ms, config.hop_ms, config.n_mels)
+        self.register_buffer("feat_mean", torch.zeros(config.n_mels))
+        self.register_buffer("feat_std", torch.ones(config.n_mels))
+        self.classifier = SequenceClassifier(config.n_mels, config.hidden, config.layers, len(config.labels), config.chrono_t_max)
+
+    @property
+    def hop(self) -> int:
+        return self.frontend.hop
+
+    @property
+    def firing_mask(self) -> torch.Tensor:
+        return self.config.firing_mask.to(self.feat_mean.device)
+
+    def set_normalisation(self, mean: torch.Tensor, std: torch.Tensor) -> None:
+        """Store feature statistics from the training split (std floored to avoid blow-ups)."""
+        self.feat_mean.copy_(torch.as_tensor(mean, dtype=torch.float32))
+        self.feat_std.copy_(torch.as_tensor(std, dtype=torch.float32).clamp_min(1e-3))
+
+    def normalise(self, feats: torch.Tensor) -> torch.Tensor:
+        return (feats - self.feat_mean) / self.feat_std
+
+    def features(self, audio: torch.Tensor) -> torch.Tensor:
+        """Audio [B, N] → normalised log-mel [B, N // hop, n_mels]."""
+        return self.normalise(self.frontend(audio))
+
+    def forward(self, audio: torch.Tensor) -> torch.Tensor:
+        """Audio [B, N] → logits [B, T, K]."""
+        logits, _ = self.classifier(self.features(audio))
+        return logits
+
+    def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
+        return scores(logits, self.config.head)
+
+    def initial_state(self, batch: int, device=None):
+        """(overlap [B, W-H], h [L, B, H], c [L, B, H]), all zeros: a fresh stream."""
+        device = self.feat_mean.device if device is None else device
+        h, c = self.classifier.initial_state(batch, device)
+        return self.frontend.initial_overlap(batch, device), h, c
+
+    def step(self, hop_audio: torch.Tensor, state):
+        """One hop [B, hop] → (probs [B, K], new state); reproduces `forward` frame by frame."""
+        overlap, h, c = state
+        feat, overlap = self.frontend.step(hop_audio, overlap)
+        logits, (h, c) = self.classifier(self.normalise(feat).unsqueeze(1), (h, c))
+        return self.probabilities(logits[:, 0]), (overlap, h, c)

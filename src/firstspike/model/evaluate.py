@@ -1,0 +1,126 @@
+"""Evaluate a checkpoint on a corpus split: first-spike accuracy, decision times, false fires, θ sweep.
+
+The network runs once per clip (whole-clip forward); every threshold is then decided from the same
+per-frame probabilities, so a sweep over θ costs almost nothing.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from firstspike.model.checkpoint import load_checkpoint
+from firstspike.model.features import FeatureSet, default_cache_dir, load_features
+from firstspike.model.inference import Decisions, decide, sequence_probabilities
+
+DEFAULT_THETAS = (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.93, 0.95, 0.97, 0.98, 0.99)
+
+
+def _stats(values) -> dict:
+    values = np.asarray([v for v in values if v is not None and np.isfinite(v)], dtype=float)
+    if values.size == 0:
+        return {"n": 0, "median": None, "p90": None, "mean": None}
+    return {"n": int(values.size), "median": float(np.median(values)), "p90": float(np.percentile(values, 90)),
+            "mean": float(values.mean())}
+
+
+def _accuracy(mask: np.ndarray, correct: np.ndarray) -> dict:
+    n = int(mask.sum())
+    return {"n": n, "accuracy": float(correct[mask].mean()) if n else None}
+
+
+def summarise(data: FeatureSet, dec: Decisions, labels: list[str], firing: list[str], frame_ms: float,
+              detail: bool = True) -> dict:
+    """Every metric for one threshold; `detail` adds per-group tables and the confusion matrix."""
+    targets = data.targets
+    correct = dec.predicted == targets
+    decision_ms = (dec.t_star + 1) * frame_ms  # audio heard when the decision is made
+    onset_ms = np.array([r.onset_ms if r.onset_ms is not None else np.nan for r in data.rows], dtype=float)
+    offset_ms = np.array([r.offset_ms if r.offset_ms is not None else np.nan for r in data.rows], dtype=float)
+    is_firing = np.array([labels[t] in firing for t in targets])
+    kinds = np.array([r.kind for r in data.rows])
+    kw_spiked = is_firing & dec.spiked
+    out = {
+        "n": len(data),
+        "accuracy_first_spike": float(correct.mean()),
+        "spiked_share": float(dec.spiked.mean()),
+        "keyword_spiked_share": float(dec.spiked[is_firing].mean()) if is_firing.any() else None,
+        "mean_rel_t": float(np.mean((dec.t_star + 1) / dec.lengths)),
+        # every keyword clip: a clip that never spikes is decided at its end
+        "keyword_decision_ms": _stats(decision_ms[is_firing]),
+        # decision times over keyword clips that spiked
+        "decision_ms": _stats(decision_ms[kw_spiked]),
+        "decision_minus_onset_ms": _stats((decision_ms - onset_ms)[kw_spiked]),
+        "decision_minus_offset_ms": _stats((decision_ms - offset_ms)[kw_spiked]),
+        "decided_before_word_end_share": float(np.mean(decision_ms[kw_spiked] < offset_ms[kw_spiked])) if kw_spiked.any() else None,
+        "false_fires": {},
+    }
+    for label in labels:
+        if label in firing:
+            continue
+        sel = np.array([labels[t] == label for t in targets])
+        out["false_fires"][label] = {"n": int(sel.sum()), "rate": float(dec.spiked[sel].mean()) if sel.any() else None}
+    streams = kinds == "stream"
+    onset_frames = data.onset_frames
+    out["stream"] = {
+        **_accuracy(streams, correct),
+        "false_fire_before_onset": float(np.mean(dec.spiked[streams] & (dec.t_star[streams] < onset_frames[streams])))
+        if streams.any() else None,
+    }
+    if detail:
+        for key in ("engine", "voice", "kind"):
+            groups: dict[str, list[int]] = defaultdict(list)
+            for i, r in enumerate(data.rows):
+                groups[str(getattr(r, key))].append(i)
+            out[f"by_{key}"] = {g: _accuracy(np.isin(np.arange(len(data)), idx), correct) for g, idx in sorted(groups.items())}
+        confusion = np.zeros((len(labels), len(labels)), dtype=int)
+        np.add.at(confusion, (targets, dec.predicted), 1)
+        out["confusion"] = {"labels": labels, "rows_true_cols_predicted": confusion.tolist()}
+    return out
+
+
+def evaluate_probs(data: FeatureSet, probs: list[np.ndarray], labels: list[str], firing: list[str], theta: float,
+                   frame_ms: float, thetas=DEFAULT_THETAS) -> dict:
+    mask = np.array([l in firing for l in labels])
+    end_pred = np.array([int(np.argmax(p[-1])) for p in probs])
+    report = {"theta": theta, "accuracy_end": float(np.mean(end_pred == data.targets)),
+              **summarise(data, decide(probs, mask, theta), labels, firing, frame_ms)}
+    sweep = []
+    for th in sorted(set(thetas) | {theta}):
+        s = summarise(data, decide(probs, mask, th), labels, firing, frame_ms, detail=False)
+        sweep.append({"theta": th, "accuracy": s["accuracy_first_spike"], "spiked_share": s["spiked_share"],
+                      "mean_rel_t": s["mean_rel_t"], "decision_ms_median": s["decision_ms"]["median"],
+                      "keyword_decision_ms_median": s["keyword_decision_ms"]["median"],
+                      "keyword_decision_ms_mean": s["keyword_decision_ms"]["mean"],
+                      "decision_minus_onset_ms_median": s["decision_minus_onset_ms"]["median"],
+                      "false_fire_rate": {k: v["rate"] for k, v in s["false_fires"].items()}})
+    report["theta_sweep"] = sweep
+    return report
+
+
+def evaluate_checkpoint(checkpoint: str | Path, corpus_dir: str | Path, split: str = "test", task: str | None = None,
+                        theta: float | None = None, thetas=DEFAULT_THETAS, device: str = "cpu", batch_size: int = 64,
+                        cache_dir: str | Path | None = None, show_progress: bool = True) -> dict:
+    """Load, run once, and report (see `evaluate_probs`)."""
+    from firstspike.model.data.audio import load_wav
+    from firstspike.model.data.corpus import open_corpus
+
+    model, ckpt = load_checkpoint(checkpoint, map_location=device)
+    task = task or ckpt["train_summary"].get("task", "sc12")
+    corpus = open_corpus(str(corpus_dir), task=task)
+    if list(corpus.labels) != model.config.labels:
+        raise ValueError(f"corpus labels for task {task} {list(corpus.labels)} differ from the checkpoint's {model.config.labels}")
+    cache = Path(cache_dir) if cache_dir else default_cache_dir(corpus_dir)
+    data = load_features(corpus, split, model.frontend, cache, load_wav, show_progress=show_progress)
+    with torch.no_grad():
+        probs = sequence_probabilities(model.classifier, data, model.feat_mean, model.feat_std, model.config.head,
+                                       batch_size, device)
+    theta = ckpt["threshold"] if theta is None else theta
+    report = evaluate_probs(data, probs, model.config.labels, model.config.firing_labels, theta,
+                            model.config.hop_ms, thetas)
+    return {"checkpoint": str(Path(checkpoint).resolve()), "mode": ckpt["mode"], "corpus": str(Path(corpus_dir).resolve()),
+            "split": split, "task": task, "train_summary": {k: v for k, v in ckpt["train_summary"].items() if k != "metrics"},
+            **report}

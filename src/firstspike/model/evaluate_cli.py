@@ -1,0 +1,61 @@
+"""`firstspike evaluate`: accuracy at first spike and at the end, decision times, false fires, θ sweep."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("checkpoint", help="a checkpoint written by `firstspike train` (best.pt)")
+    parser.add_argument("--corpus", required=True, help="corpus folder (synthetic or Speech Commands)")
+    parser.add_argument("--split", default="test", choices=["train", "val", "test"])
+    parser.add_argument("--task", default=None, choices=["sc12", "sc35"], help="default: the checkpoint's task")
+    parser.add_argument("--theta", type=float, default=None, help="threshold for the headline numbers (default: the checkpoint's)")
+    parser.add_argument("--out", required=True, help="JSON report")
+    parser.add_argument("--plot", default=None, help="PNG of accuracy vs decision time over θ")
+    parser.add_argument("--compare", default=None, help="another checkpoint (e.g. the eos run) to evaluate and plot alongside")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--cache-dir", default=None)
+    parser.add_argument("--quiet", action="store_true")
+
+
+def _headline(name: str, r: dict) -> str:
+    dm = r["decision_ms"]["median"]
+    return (f"{name} [{r['mode']}] θ={r['theta']:g}: accuracy first spike {r['accuracy_first_spike']:.3f}, "
+            f"at end {r['accuracy_end']:.3f}, spiked {r['spiked_share']:.2f}, "
+            f"median decision {'-' if dm is None else f'{dm:.0f} ms'}")
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+    import sys
+    from pathlib import Path
+
+    from firstspike.model.checkpoint import CheckpointError
+    from firstspike.model.evaluate import evaluate_checkpoint
+    from firstspike.model.plots import plot_tradeoff
+
+    if args.theta is not None and not 0 < args.theta <= 1:
+        print("firstspike evaluate: --theta must lie in (0, 1]", file=sys.stderr)
+        return 2
+    common = dict(corpus_dir=args.corpus, split=args.split, task=args.task, theta=args.theta, device=args.device,
+                  batch_size=args.batch_size, cache_dir=args.cache_dir, show_progress=not args.quiet)
+    try:
+        report = evaluate_checkpoint(args.checkpoint, **common)
+        reports = {Path(args.checkpoint).parent.name or "model": report}
+        if args.compare:
+            other = evaluate_checkpoint(args.compare, **common)
+            report["compare"] = other
+            reports[Path(args.compare).parent.name or "compare"] = other
+    except (CheckpointError, ValueError, FileNotFoundError) as err:
+        print(f"firstspike evaluate: {err}", file=sys.stderr)
+        return 2
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(report, indent=2))
+    for name, r in reports.items():
+        print(_headline(name, r))
+    if args.plot:
+        print(f"plot: {plot_tradeoff(reports, args.plot)}")
+    print(f"report: {args.out}")
+    return 0

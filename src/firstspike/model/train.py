@@ -1,0 +1,349 @@
+"""Train a keyword-spotting LSTM with rank coding (`rc`) or at the end of each sequence (`eos`).
+
+Both modes share the model, data, features and budget and the same compacting runner
+(`rank_coding.forward_until_spike`): `rc` stops each sequence at its first spike (threshold θ) and
+takes the loss there, minus β × output entropy; `eos` runs each sequence to its own end (θ = ∞).
+
+Time-dependent targets (ours): a sequence with a firing label that spikes *before* its keyword
+onset frame is trained toward a filler (`_unknown_` for streams, `_silence_` otherwise), so the model
+is not taught to fire on the speech or silence that precedes a command.
+
+Runs on one process, or under `torchrun --nproc_per_node N` with DistributedDataParallel (gloo on
+CPU, nccl on CUDA); only rank 0 validates and writes files.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch import nn
+from tqdm import tqdm
+
+from firstspike.model.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
+from firstspike.model.classifier import KeywordSpotter, ModelConfig, SequenceClassifier
+from firstspike.model.features import FeatureSet, default_cache_dir, load_features
+from firstspike.model.inference import decide, sequence_probabilities
+from firstspike.model.rank_coding import forward_until_spike, rc_loss
+
+MODES = ("rc", "eos")
+
+
+@dataclass
+class TrainConfig:
+    corpus: str
+    out: str
+    task: str = "sc12"
+    mode: str = "rc"
+    epochs: int = 30
+    batch_size: int = 64
+    lr: float = 3e-3
+    hidden: int = 128
+    layers: int = 1
+    theta: float = 0.9
+    beta: float = 0.01
+    seed: int = 0
+    patience: int = 5
+    device: str = "auto"
+    workers: int = 0
+    resume: bool = False
+    max_train_clips: int | None = None
+    chunk: int = 8
+    weight_decay: float = 1e-4
+    grad_clip: float = 1.0
+    specaugment: bool = True
+    cache_dir: str | None = None
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
+        if not 0.0 < self.theta <= 1.0:
+            raise ValueError(f"theta must lie in (0, 1], got {self.theta}")
+        for name in ("epochs", "batch_size", "hidden", "layers", "chunk"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1")
+        if self.lr <= 0 or self.beta < 0 or self.patience < 1:
+            raise ValueError("need lr > 0, beta >= 0 and patience >= 1")
+
+
+# -- distributed plumbing ----------------------------------------------------------------------
+@dataclass
+class Dist:
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def active(self) -> bool:
+        return self.world > 1
+
+
+def _setup(device_arg: str) -> tuple[Dist, torch.device]:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    d = Dist(int(os.environ.get("RANK", "0")), world, int(os.environ.get("LOCAL_RANK", "0")))
+    if device_arg == "auto":
+        device_arg = "cuda" if torch.cuda.is_available() else "cpu"
+    if device_arg.startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError("--device cuda was asked for but CUDA is not available")
+    if device_arg == "cuda" and d.active:
+        device_arg = f"cuda:{d.local_rank}"
+    device = torch.device(device_arg)
+    if d.active and not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return d, device
+
+
+def _all_sum(values: list[float], d: Dist) -> list[float]:
+    if not d.active:
+        return values
+    t = torch.tensor(values, dtype=torch.float64)
+    dist.all_reduce(t)
+    return t.tolist()
+
+
+# -- batching and augmentation -----------------------------------------------------------------
+def bucketed_batches(indices: np.ndarray, lengths: np.ndarray, batch_size: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """Batches of similar length (clips ≈ 100 frames and streams ≈ 300–1000 don't mix), in random order.
+
+    Sorting by length with a little noise keeps padding small while batches still vary per epoch.
+    """
+    noisy = lengths[indices] * rng.uniform(0.9, 1.1, size=len(indices))
+    order = indices[np.argsort(noisy, kind="stable")]
+    batches = [order[i: i + batch_size] for i in range(0, len(order), batch_size)]
+    rng.shuffle(batches)
+    return batches
+
+
+def spec_augment(feats: torch.Tensor, lengths: torch.Tensor, gen: torch.Generator, time_masks: int = 2,
+                 max_time: int = 10, freq_masks: int = 2, max_freq: int = 6) -> torch.Tensor:
+    """SpecAugment on normalised features: zero (= the mean) random time and frequency bands."""
+    feats = feats.clone()
+    batch, steps, bands = feats.shape
+    for b in range(batch):
+        for _ in range(freq_masks):
+            width = int(torch.randint(0, max_freq + 1, (1,), generator=gen))
+            start = int(torch.randint(0, bands - width + 1, (1,), generator=gen))
+            feats[b, :, start: start + width] = 0.0
+        for _ in range(time_masks):
+            width = min(int(torch.randint(0, max_time + 1, (1,), generator=gen)), int(lengths[b]) // 5)
+            start = int(torch.randint(0, max(1, int(lengths[b]) - width + 1), (1,), generator=gen))
+            feats[b, start: start + width] = 0.0
+    return feats
+
+
+def warmup_cosine(total_steps: int, warmup: float = 0.05, floor: float = 0.02):
+    """LR factor: linear warm-up, then cosine decay to `floor`. A plain function of the step, so a
+    resumed run with more epochs simply stretches the schedule."""
+    warm = max(1, int(total_steps * warmup))
+
+    def factor(step: int) -> float:
+        if step < warm:
+            return (step + 1) / warm
+        progress = min(1.0, (step - warm) / max(1, total_steps - warm))
+        return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
+
+    return factor
+
+
+class SpikeRunner(nn.Module):
+    """Wraps `forward_until_spike` as a module so DistributedDataParallel can hook its forward."""
+
+    def __init__(self, classifier: SequenceClassifier, firing_mask: torch.Tensor, theta: float, chunk: int, head: str):
+        super().__init__()
+        self.classifier = classifier
+        self.register_buffer("firing_mask", firing_mask, persistent=False)
+        self.theta, self.chunk, self.head = theta, chunk, head
+
+    def forward(self, feats: torch.Tensor, lengths: torch.Tensor):
+        res = forward_until_spike(self.classifier, feats, lengths, self.firing_mask, self.theta, self.chunk, self.head)
+        return res.logits_at_t, res.t_star, res.spiked, torch.tensor(res.frames_computed)
+
+
+def time_dependent_targets(data: FeatureSet, idx: np.ndarray, t_star: torch.Tensor) -> torch.Tensor:
+    """The label, or its filler when the decision came before the keyword onset."""
+    early = t_star.cpu().numpy() < data.onset_frames[idx]
+    return torch.from_numpy(np.where(early, data.early_targets[idx], data.targets[idx]))
+
+
+# -- validation --------------------------------------------------------------------------------
+def validate(model: KeywordSpotter, data: FeatureSet, theta: float, device, batch_size: int) -> dict:
+    """Accuracy at first spike (θ) and at the end, spiked share and mean (t*+1)/T on a split."""
+    probs = sequence_probabilities(model.classifier, data, model.feat_mean, model.feat_std,
+                                   model.config.head, batch_size, device)
+    mask = model.config.firing_mask.numpy()
+    first = decide(probs, mask, theta)
+    end = np.array([int(np.argmax(p[-1])) for p in probs])
+    return {
+        "val_acc_first_spike": float(np.mean(first.predicted == data.targets)),
+        "val_acc_end": float(np.mean(end == data.targets)),
+        "val_spiked": float(np.mean(first.spiked)),
+        "val_mean_rel_t": float(np.mean((first.t_star + 1) / first.lengths)),
+    }
+
+
+# -- the loop ----------------------------------------------------------------------------------
+def _open_corpus(path: str, task: str):
+    from firstspike.model.data.corpus import open_corpus  # the data engineer's loader
+
+    return open_corpus(path, task=task)
+
+
+def _load_wav():
+    from firstspike.model.data.audio import load_wav
+
+    return load_wav
+
+
+def train(cfg: TrainConfig) -> dict:
+    """Train per `cfg`; returns the training summary (also stored in the checkpoints)."""
+    d, device = _setup(cfg.device)
+    try:
+        return _train(cfg, d, device)
+    finally:
+        if d.active and dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def _train(cfg: TrainConfig, d: Dist, device: torch.device) -> dict:
+    if cfg.workers > 0:
+        torch.set_num_threads(cfg.workers)
+    elif d.active:
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // d.world))
+    out = Path(cfg.out)
+    show = cfg.progress and d.main
+    corpus = _open_corpus(cfg.corpus, cfg.task)
+    model_cfg = ModelConfig(list(corpus.labels), list(corpus.firing_labels), hidden=cfg.hidden,
+                            layers=cfg.layers, threshold=cfg.theta)
+    torch.manual_seed(cfg.seed)
+    model = KeywordSpotter(model_cfg)
+    cache = Path(cfg.cache_dir) if cfg.cache_dir else default_cache_dir(cfg.corpus)
+    load_wav = _load_wav()
+    # Rank 0 fills the cache first so the other ranks only read it.
+    if d.active and not d.main:
+        dist.barrier()
+    train_set = load_features(corpus, "train", model.frontend, cache, load_wav, cfg.max_train_clips, cfg.seed, show)
+    val_set = load_features(corpus, "val", model.frontend, cache, load_wav, None, cfg.seed, show)
+    if d.active and d.main:
+        dist.barrier()
+    mean, std = train_set.normalisation()
+    model.set_normalisation(mean, std)
+    model.to(device)
+    mean, std = model.feat_mean, model.feat_std
+
+    theta = cfg.theta if cfg.mode == "rc" else math.inf
+    beta = cfg.beta if cfg.mode == "rc" else 0.0
+    runner = SpikeRunner(model.classifier, model.firing_mask, theta, cfg.chunk, model_cfg.head).to(device)
+    if d.active:
+        runner = nn.parallel.DistributedDataParallel(
+            runner, device_ids=[device.index] if device.type == "cuda" else None, find_unused_parameters=False,
+            broadcast_buffers=False)
+
+    per_rank = math.ceil(len(train_set) / d.world)
+    steps_per_epoch = math.ceil(per_rank / cfg.batch_size)
+    optimizer = torch.optim.AdamW(model.classifier.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(cfg.epochs * steps_per_epoch))
+    start_epoch, best, bad_epochs = 0, -1.0, 0
+    if cfg.resume:
+        start_epoch, best, bad_epochs = _resume(out / "last.pt", model, optimizer, scheduler, cfg, device)
+    summary_base = {"corpus": str(Path(cfg.corpus).resolve()), "task": cfg.task, "mode": cfg.mode,
+                    "theta": cfg.theta, "beta": beta, "train_clips": len(train_set), "val_clips": len(val_set),
+                    "world_size": d.world, "seed": cfg.seed}
+    if d.main:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "config.json").write_text(json.dumps({"train": asdict(cfg), "model": model_cfg.to_dict(),
+                                                     "summary": summary_base}, indent=2))
+    sampler = torch.utils.data.DistributedSampler(range(len(train_set)), num_replicas=d.world, rank=d.rank,
+                                                  shuffle=True, seed=cfg.seed)
+    select_key = "val_acc_first_spike" if cfg.mode == "rc" else "val_acc_end"
+    history: list[dict] = []
+    epoch = start_epoch
+    for epoch in range(start_epoch, cfg.epochs):
+        t0, cpu0 = time.perf_counter(), time.process_time()
+        sampler.set_epoch(epoch)
+        rng = np.random.default_rng([cfg.seed, epoch, d.rank])
+        gen = torch.Generator().manual_seed(cfg.seed * 100003 + epoch * 101 + d.rank)
+        mine = np.fromiter(iter(sampler), dtype=np.int64)
+        batches = bucketed_batches(mine, train_set.lengths, cfg.batch_size, rng)
+        runner.train()
+        totals = np.zeros(6)  # loss*n, n, frames computed, frames available, sum rel t, spiked
+        bar = tqdm(batches, desc=f"{cfg.mode} epoch {epoch + 1}/{cfg.epochs}", unit="batch", disable=not show, leave=False)
+        for idx in bar:
+            feats, lengths = train_set.batch(idx, mean.cpu(), std.cpu())
+            if cfg.specaugment:
+                feats = spec_augment(feats, lengths, gen)
+            feats, lengths = feats.to(device), lengths.to(device)
+            logits, t_star, spiked, frames = runner(feats, lengths)
+            targets = time_dependent_targets(train_set, idx, t_star).to(device)
+            loss = rc_loss(logits, targets, beta, model_cfg.head)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            nn.utils.clip_grad_norm_(model.classifier.parameters(), cfg.grad_clip)
+            optimizer.step()
+            scheduler.step()
+            n = len(idx)
+            totals += [loss.item() * n, n, int(frames), int(lengths.sum()),
+                       float(((t_star + 1).float() / lengths.float()).sum()), int(spiked.sum())]
+            bar.set_postfix(loss=f"{totals[0] / totals[1]:.3f}", frames=f"{totals[2] / totals[3]:.2f}")
+        train_s, train_cpu_s = time.perf_counter() - t0, time.process_time() - cpu0
+        totals = [float(x) for x in _all_sum(totals.tolist(), d)]
+        stop = torch.zeros(1)
+        if d.main:
+            metrics = {"epoch": epoch + 1, "mode": cfg.mode, "train_loss": totals[0] / totals[1],
+                       "train_frames_fraction": totals[2] / totals[3], "train_mean_rel_t": totals[4] / totals[1],
+                       "train_spiked": totals[5] / totals[1], "lr": scheduler.get_last_lr()[0],
+                       **validate(model, val_set, cfg.theta, device, cfg.batch_size),
+                       "epoch_train_s": train_s, "epoch_train_cpu_s": train_cpu_s, "epoch_s": time.perf_counter() - t0}
+            history.append(metrics)
+            with open(out / "metrics.jsonl", "a") as fh:
+                fh.write(json.dumps(metrics) + "\n")
+            improved = metrics[select_key] > best
+            if improved:
+                best, bad_epochs = metrics[select_key], 0
+            else:
+                bad_epochs += 1
+            summary = {**summary_base, "epochs": epoch + 1, "best": {select_key: best}, "metrics": metrics}
+            state = {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "epoch": epoch + 1,
+                     "best_metric": best, "bad_epochs": bad_epochs, "train_config": asdict(cfg)}
+            if improved:
+                save_checkpoint(out / "best.pt", model, cfg.mode, summary, **state)
+            save_checkpoint(out / "last.pt", model, cfg.mode, summary, **state)
+            if show:
+                tqdm.write(f"epoch {epoch + 1}: loss {metrics['train_loss']:.3f}  frames {metrics['train_frames_fraction']:.2f}  "
+                           f"val first-spike {metrics['val_acc_first_spike']:.3f}  end {metrics['val_acc_end']:.3f}  "
+                           f"t*/T {metrics['val_mean_rel_t']:.2f}  {metrics['epoch_s']:.1f}s")
+            stop[0] = float(bad_epochs >= cfg.patience)
+        if d.active:
+            dist.broadcast(stop, src=0)
+        if stop.item():
+            if show:
+                tqdm.write(f"early stop: no better {select_key} for {cfg.patience} epochs")
+            break
+    return {"best_metric": best, "select_key": select_key, "epochs_run": epoch + 1 - start_epoch, "history": history}
+
+
+def _resume(path: Path, model: KeywordSpotter, optimizer, scheduler, cfg: TrainConfig, device) -> tuple[int, float, int]:
+    data = read_checkpoint(path, map_location="cpu")
+    if data["mode"] != cfg.mode:
+        raise ValueError(f"cannot resume: {path} was trained in mode {data['mode']!r}, not {cfg.mode!r}")
+    loaded, _ = load_checkpoint(path)
+    mine, theirs = model.config.to_dict(), loaded.config.to_dict()
+    differ = [k for k in ("labels", "hidden", "layers", "n_mels", "hop_ms", "window_ms") if mine[k] != theirs[k]]
+    if differ:
+        raise ValueError(f"cannot resume: {path} differs from this run in {differ}")
+    model.load_state_dict(loaded.state_dict())
+    model.to(device)
+    optimizer.load_state_dict(data["optimizer"])
+    scheduler.load_state_dict(data["scheduler"])
+    return int(data["epoch"]), float(data["best_metric"]), int(data["bad_epochs"])

@@ -1,0 +1,68 @@
+"""`firstspike train`: train a rank-coded (rc) or end-of-sequence (eos) keyword-spotting LSTM."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--corpus", required=True, help="synthetic corpus (has manifest.csv) or a Speech Commands folder")
+    parser.add_argument("--task", default="sc12", choices=["sc12", "sc35"], help="label set (default: sc12)")
+    parser.add_argument("--mode", default="rc", choices=["rc", "eos"], help="loss at the first spike (rc) or at the end (eos)")
+    parser.add_argument("--out", required=True, help="run folder: best.pt, last.pt, metrics.jsonl, config.json")
+    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--lr", type=float, default=3e-3, help="peak learning rate of the one-cycle schedule")
+    parser.add_argument("--hidden", type=int, default=128)
+    parser.add_argument("--layers", type=int, default=1)
+    parser.add_argument("--theta", type=float, default=0.9, help="spike threshold θ (rc training and read-out)")
+    parser.add_argument("--beta", type=float, default=0.01, help="entropy reward β (rc only)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--patience", type=int, default=5, help="epochs without validation gain before stopping")
+    parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N")
+    parser.add_argument("--workers", type=int, default=0, help="torch CPU threads per process (0: torch default)")
+    parser.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    parser.add_argument("--max-train-clips", type=int, default=None, help="train on a seeded random subset")
+    parser.add_argument("--chunk", type=int, default=8, help="LSTM steps between compactions of the batch")
+    parser.add_argument("--no-specaugment", action="store_true", help="train without time/frequency masks")
+    parser.add_argument("--cache-dir", default=None, help="feature cache (default: CORPUS/.firstspike-cache)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def run(args: argparse.Namespace) -> int:
+    import os
+    import sys
+    from pathlib import Path
+
+    from firstspike.model.train import TrainConfig, train
+
+    if args.resume and not (Path(args.out) / "last.pt").is_file():
+        print(f"firstspike train: --resume needs {Path(args.out) / 'last.pt'}, which does not exist", file=sys.stderr)
+        return 2
+    if not args.resume and (Path(args.out) / "metrics.jsonl").exists():
+        print(f"firstspike train: {args.out} already holds a run; pick a new --out or pass --resume", file=sys.stderr)
+        return 2
+    try:
+        cfg = TrainConfig(
+            corpus=args.corpus, out=args.out, task=args.task, mode=args.mode, epochs=args.epochs,
+            batch_size=args.batch_size, lr=args.lr, hidden=args.hidden, layers=args.layers, theta=args.theta,
+            beta=args.beta, seed=args.seed, patience=args.patience, device=args.device, workers=args.workers,
+            resume=args.resume, max_train_clips=args.max_train_clips, chunk=args.chunk,
+            specaugment=not args.no_specaugment, cache_dir=args.cache_dir, progress=not args.quiet,
+        )
+    except ValueError as err:
+        print(f"firstspike train: {err}", file=sys.stderr)
+        return 2
+    from firstspike.model.checkpoint import CheckpointError
+    from firstspike.model.data.audio import AudioError
+    from firstspike.model.data.corpus import CorpusError
+
+    try:
+        result = train(cfg)
+    except (CorpusError, AudioError, CheckpointError) as err:
+        print(f"firstspike train: {err}", file=sys.stderr)
+        return 2
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(f"best {result['select_key']} = {result['best_metric']:.4f} after {result['epochs_run']} epochs; "
+              f"checkpoints in {args.out}")
+    return 0

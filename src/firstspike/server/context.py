@@ -1,0 +1,109 @@
+"""What every request handler of one server shares: settings, models, engines, metrics, open sessions.
+
+It also owns the two policies that cut across endpoints: who may connect (API keys, origins) and
+the shutdown drain (refuse new work, give open streams a grace period, then end them).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import time
+from typing import TYPE_CHECKING
+
+from firstspike import protocol
+from firstspike.server.engine import BatchEngine
+from firstspike.server.metrics import ServerMetrics
+from firstspike.server.models import LoadedModel
+from firstspike.server.settings import ServerSettings
+
+if TYPE_CHECKING:
+    from firstspike.server.session import StreamSession
+
+log = logging.getLogger("firstspike.server")
+
+
+class ServerContext:
+    def __init__(self, settings: ServerSettings, models: dict[str, LoadedModel]):
+        self.settings = settings
+        self.models = models
+        self.metrics = ServerMetrics()
+        self.engines = {
+            name: BatchEngine(
+                model,
+                settings.max_sessions,
+                max_batch=settings.max_batch,
+                max_wait_ms=settings.max_wait_ms,
+                buffer_seconds=settings.buffer_seconds,
+                metrics=self.metrics,
+            )
+            for name, model in models.items()
+        }
+        self.sessions: dict[str, "StreamSession"] = {}
+        self.connections = 0  # accepted /v1/stream sockets, counted before `start` arrives
+        self.draining = False
+        self.started = False
+        # Clip classification competes with live streams for the same cores: let few run at once.
+        self.classify_slots = asyncio.Semaphore(2)
+        self._sweeper: asyncio.Task | None = None
+
+    @property
+    def ready(self) -> bool:
+        return self.started and not self.draining
+
+    # -- lifecycle -------------------------------------------------------------------------
+    async def start(self) -> None:
+        for engine in self.engines.values():
+            engine.start()
+        self._sweeper = asyncio.get_running_loop().create_task(self._sweep_idle(), name="idle-sweeper")
+        self.started = True
+
+    async def stop(self) -> None:
+        self.draining = True
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+        for engine in self.engines.values():
+            await engine.stop()
+
+    async def drain(self, grace_s: float) -> None:
+        """Refuse new sessions, wait up to `grace_s` for open ones, then end the rest (decision + 1001)."""
+        self.draining = True
+        log.info("draining: %d open session(s), grace period %.1f s", len(self.sessions), grace_s)
+        deadline = time.monotonic() + grace_s
+        while self.sessions and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        for session in list(self.sessions.values()):
+            session.events.put_nowait(("shutdown", None))
+        deadline = time.monotonic() + max(2.0, self.settings.send_timeout_s)
+        while (self.sessions or self.connections) and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+
+    async def _sweep_idle(self) -> None:
+        """Fail streams whose client has gone quiet; one timer for all sessions, not one per message."""
+        limit = self.settings.idle_timeout_s
+        period = min(0.5, limit / 4)
+        while True:
+            await asyncio.sleep(period)
+            now = time.monotonic()
+            for session in list(self.sessions.values()):
+                if not session.finished and not session.stopping and now - session.last_activity > limit:
+                    session.fail(protocol.ERR_IDLE_TIMEOUT, f"no message from the client for {limit:g} s")
+
+    # -- policy ------------------------------------------------------------------------------
+    def authorised(self, headers, query_params) -> bool:
+        keys = self.settings.api_keys
+        if not keys:
+            return True
+        offered = query_params.get("token")
+        auth = headers.get("authorization", "")
+        if auth.lower().startswith("bearer "):
+            offered = auth[7:].strip()
+        if not offered:
+            return False
+        return any(hmac.compare_digest(offered.encode(), key.encode()) for key in keys)
+
+    def origin_allowed(self, headers) -> bool:
+        allowed = self.settings.allowed_origins
+        origin = headers.get("origin")
+        return not allowed or origin is None or origin in allowed or "*" in allowed

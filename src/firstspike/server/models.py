@@ -1,0 +1,107 @@
+"""The step models a server serves: `NAME=PATH` or `PATH` specs → open onnxruntime sessions.
+
+One InferenceSession per model, shared by every stream (onnxruntime's `run` is thread-safe), so
+memory per stream is just its state vector and audio buffer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from firstspike.contract import INPUT_AUDIO, INPUT_STATE, OUTPUT_PROBS, OUTPUT_STATE, ModelInfo
+from firstspike.runtime import open_step_session
+
+BUNDLED_MODEL = "models/default.onnx"
+
+
+class ModelSpecError(ValueError):
+    """A `--model` spec that names no usable model."""
+
+
+@dataclass
+class LoadedModel:
+    name: str
+    path: Path
+    session: ort.InferenceSession
+    info: ModelInfo
+    threshold: float  # the server's default θ for this model (model metadata or --threshold)
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.name}@{self.info.model_version}"
+
+    def run(self, audio: np.ndarray, state: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """One step for a batch: audio [B, samples_per_call], state [B, S] → probs [B, K], state [B, S]."""
+        probs, state_out = self.session.run(
+            [OUTPUT_PROBS, OUTPUT_STATE], {INPUT_AUDIO: audio, INPUT_STATE: state}
+        )
+        return probs, state_out
+
+    def describe(self, default: bool) -> dict:
+        info = self.info
+        return {
+            "name": self.name,
+            "model": self.full_name,
+            "version": info.model_version,
+            "default": default,
+            "labels": list(info.labels),
+            "firing_labels": list(info.firing_labels),
+            "threshold": self.threshold,
+            "sample_rate": info.sample_rate,
+            "frame_ms": frame_ms(info),
+            "hops_per_call": info.hops_per_call,
+            "state_size": info.state_size,
+            "training_data": info.training_data,
+            "exporter_version": info.exporter_version,
+        }
+
+
+def frame_ms(info: ModelInfo) -> float | int:
+    ms = info.frame_ms
+    return int(ms) if float(ms).is_integer() else round(ms, 4)
+
+
+def bundled_model_path() -> Path:
+    return Path(str(resources.files("firstspike.server").joinpath(BUNDLED_MODEL)))
+
+
+def parse_model_spec(spec: str) -> tuple[str | None, Path]:
+    """`NAME=PATH` → (NAME, PATH); `PATH` → (None, PATH): the name then comes from the model's metadata."""
+    name, sep, path = spec.partition("=")
+    if sep and name and "/" not in name and not Path(spec).exists():
+        return name.strip(), Path(path).expanduser()
+    return None, Path(spec).expanduser()
+
+
+def load_models(specs: list[str], threshold: float | None, intra_op_threads: int = 1) -> dict[str, LoadedModel]:
+    """Open every model; the first is the default. An empty list serves the bundled model."""
+    if not specs:
+        specs = [str(bundled_model_path())]
+    models: dict[str, LoadedModel] = {}
+    for spec in specs:
+        alias, path = parse_model_spec(spec)
+        try:
+            session, info = open_step_session(path, intra_op_threads=intra_op_threads)
+        except (FileNotFoundError, ValueError) as err:
+            raise ModelSpecError(f"--model {spec!r}: {err}") from None
+        name = alias or info.model_name
+        if name in models:
+            raise ModelSpecError(f"two models are named {name!r}; name them with NAME=PATH")
+        models[name] = LoadedModel(name, path, session, info, threshold if threshold is not None else info.threshold)
+    return models
+
+
+def resolve_model(models: dict[str, LoadedModel], requested: str | None) -> LoadedModel:
+    """The model a client asked for, by `NAME` or `NAME@VERSION`; None means the default."""
+    if requested is None:
+        return next(iter(models.values()))
+    name, _, version = requested.partition("@")
+    model = models.get(name)
+    if model is None or (version and version != model.info.model_version):
+        raise KeyError(requested)
+    return model

@@ -1,0 +1,217 @@
+"""One stream's life between `ready` and its decision: audio in, threshold rule, messages out.
+
+The heavy per-frame work (stepping the model, testing θ) happens vectorised in `engine.py`; a
+session only hears about the few frames that matter (a crossing, a partial, the end of its audio)
+and turns them into protocol messages on its `events` queue, which the websocket handler drains.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from firstspike import protocol
+from firstspike.contract import ModelInfo
+from firstspike.server.audio_input import AudioError, AudioFormat, AudioInput
+from firstspike.server.models import LoadedModel
+
+if TYPE_CHECKING:
+    from firstspike.server.engine import BatchEngine
+
+
+def firing_crossing(probs: np.ndarray, firing_indices: np.ndarray, thresholds: np.ndarray):
+    """The threshold rule, vectorised over a batch: max prob over the firing classes ≥ θ.
+
+    Returns (fired mask [B], best firing label index [B], its score [B]). Filler classes never fire.
+    """
+    firing = probs[:, firing_indices]
+    best = firing.argmax(axis=1)
+    score = firing[np.arange(len(best)), best]
+    return score >= thresholds, firing_indices[best], score
+
+
+def audio_ms(frames: int, info: ModelInfo) -> float | int:
+    """Audio position (ms) of the end of frame number `frames` (1-based)."""
+    ms = frames * info.hop_samples * 1000 / info.sample_rate
+    return int(ms) if float(ms).is_integer() else round(ms, 3)
+
+
+def score_value(p: float) -> float:
+    return round(float(p), 6)
+
+
+@dataclass
+class Decision:
+    label: str
+    score: float
+    early: bool
+    frame: int
+    audio_ms: float | int
+    received_at: float  # perf_counter() when the deciding chunk arrived
+
+    def message(self, sent_at: float) -> dict:
+        return {
+            "type": protocol.DECISION,
+            "label": self.label,
+            "score": self.score,
+            "early": self.early,
+            "audio_ms": self.audio_ms,
+            "frame": self.frame,
+            "processing_ms": round((sent_at - self.received_at) * 1000.0, 3),
+        }
+
+
+@dataclass
+class Failure:
+    code: str
+    message: str
+
+    @property
+    def close_code(self) -> int:
+        return protocol.ERROR_CLOSE_CODES[self.code]
+
+
+class StreamSession:
+    """Audio decoding, buffering with backpressure, and the events one stream produces."""
+
+    def __init__(
+        self,
+        session_id: str,
+        model: LoadedModel,
+        engine: "BatchEngine",
+        fmt: AudioFormat,
+        threshold: float,
+        partials: bool,
+    ):
+        self.id = session_id
+        self.model = model
+        self.info = model.info
+        self.engine = engine
+        self.threshold = threshold
+        self.partials = partials
+        self.audio = AudioInput(fmt, self.info.sample_rate)
+        self.events: asyncio.Queue = asyncio.Queue()
+        self.started_at = time.perf_counter()
+        self.last_activity = time.monotonic()
+        self.samples_written = 0
+        self.stopping = False
+        self.finished = False  # a decision or failure has been queued; nothing more will be
+        self.decision: Decision | None = None
+        self._room = asyncio.Event()
+        # (model-rate sample count at the end of a chunk, perf_counter at its arrival), oldest first
+        self._chunks: deque[tuple[int, float]] = deque()
+        partial_frames = max(1, -(-protocol.PARTIALS_EVERY_MS * self.info.sample_rate // (1000 * self.info.hop_samples)))
+        self.slot = engine.attach(self, threshold, partial_frames if partials else 0)
+
+    # -- audio from the client ------------------------------------------------------------
+    async def feed(self, data: bytes, received_at: float) -> None:
+        """Decode and queue one binary message; waits while the model is behind (backpressure)."""
+        samples = self.audio.push(data)
+        await self._queue(samples, received_at)
+
+    async def stop(self, received_at: float) -> None:
+        """The client is done: flush the resampler, pad the last call, and let the engine drain."""
+        self.stopping = True
+        tail = self.audio.finish()
+        pad = (-(self.samples_written + len(tail))) % self.info.samples_per_call
+        if pad:
+            tail = np.concatenate([tail, np.zeros(pad, np.float32)])
+        await self._queue(tail, received_at)
+        self.engine.flush(self.slot)
+
+    async def _queue(self, samples: np.ndarray, received_at: float) -> None:
+        if len(samples) == 0 or self.finished:
+            return
+        self._chunks.append((self.samples_written + len(samples), received_at))
+        if len(self._chunks) > 64:
+            self._forget_processed_chunks()
+        offset = 0
+        while offset < len(samples) and not self.finished:
+            written = self.engine.write(self.slot, samples[offset:] if offset else samples)
+            offset += written
+            self.samples_written += written
+            if offset < len(samples):
+                self._room.clear()
+                self.engine.request_room(self.slot)
+                await self._room.wait()
+
+    def _forget_processed_chunks(self) -> None:
+        done = self.engine.frames_of(self.slot) * self.info.hop_samples
+        while len(self._chunks) > 1 and self._chunks[0][0] <= done:
+            self._chunks.popleft()
+
+    def _arrival_of(self, sample_end: int) -> float:
+        for end, received_at in self._chunks:
+            if end >= sample_end:
+                return received_at
+        return self._chunks[-1][1] if self._chunks else time.perf_counter()
+
+    # -- what the engine tells us (always on the event loop thread) -------------------------
+    def on_decision(self, frames: int, label_index: int, score: float) -> None:
+        self._decide(frames, label_index, score, early=True)
+
+    def on_scores(self, frames: int, probs: np.ndarray) -> None:
+        if not self.finished:
+            self.events.put_nowait(("scores", (frames, probs)))
+
+    def on_drained(self) -> None:
+        """All audio has gone through the model without a crossing: decide on the last frame."""
+        if self.finished:
+            return
+        frames = self.engine.frames_of(self.slot)
+        if frames == 0:
+            self.fail(protocol.ERR_NO_AUDIO, "the stream ended before one full frame of audio")
+            return
+        probs = self.engine.last_probs_of(self.slot)
+        best = int(probs.argmax())
+        self._decide(frames, best, float(probs[best]), early=False)
+
+    def on_room(self) -> None:
+        self._room.set()
+
+    def on_model_error(self, message: str) -> None:
+        self.fail(protocol.ERR_INTERNAL, f"model step failed: {message}")
+
+    # -- outcome -----------------------------------------------------------------------------
+    def _decide(self, frames: int, label_index: int, score: float, early: bool) -> None:
+        if self.finished:
+            return
+        self.finished = True
+        self.decision = Decision(
+            label=self.info.labels[label_index],
+            score=score_value(score),
+            early=early,
+            frame=frames,
+            audio_ms=audio_ms(frames, self.info),
+            received_at=self._arrival_of(frames * self.info.hop_samples),
+        )
+        self._room.set()
+        self.events.put_nowait(("decision", self.decision))
+
+    def fail(self, code: str, message: str) -> None:
+        if self.finished:
+            return
+        self.finished = True
+        self._room.set()
+        self.events.put_nowait(("error", Failure(code, message)))
+
+    def scores_message(self, frames: int, probs: np.ndarray) -> dict:
+        return {
+            "type": protocol.SCORES,
+            "audio_ms": audio_ms(frames, self.info),
+            "scores": {label: score_value(p) for label, p in zip(self.info.labels, probs.tolist())},
+        }
+
+    def check_length(self, max_seconds: float) -> None:
+        if self.audio.input_seconds > max_seconds:
+            raise AudioError(protocol.ERR_TOO_LONG, f"the stream is longer than the limit of {max_seconds:g} s")
+
+    def close(self) -> None:
+        self.finished = True
+        self._room.set()
+        self.engine.detach(self.slot)

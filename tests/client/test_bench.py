@@ -1,0 +1,43 @@
+"""`firstspike bench`: a short multi-process run against the real server, with JSON and plot."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+
+def test_short_bench_writes_json_and_plot(server, audio, tmp_path):
+    out_json, out_png = tmp_path / "bench.json", tmp_path / "bench.png"
+    proc = subprocess.run(
+        [sys.executable, "-m", "firstspike.cli", "bench", *server.args(), "--streams", "6", "--ramp", "1",
+         "--duration", "2", "--procs", "2", "--audio", str(audio / "corpus"), "--json", str(out_json),
+         "--plot", str(out_png), "--quiet"],
+        capture_output=True, text=True, timeout=60, env={**os.environ, "COLUMNS": "160"},
+    )
+    assert proc.returncode in (0, 1), proc.stderr  # 1 only if the shared CI machine let a stream fall behind
+    assert "streams held at real time" in proc.stdout
+    summary = json.loads(out_json.read_text())
+    assert summary["config"]["procs"] == 2 and summary["config"]["clips"] == 4
+    assert 0 <= summary["streams_held"] <= summary["streams"] == 6
+    assert summary["failures_by_key"] == {} and summary["worker_errors"] == []
+    assert summary["sessions"]["ok"] >= 6  # every stream finished at least one sub-second clip
+    assert summary["peak_active_streams"] <= 6
+    latency = summary["all_decisions_latency_ms"]
+    assert latency["n"] == summary["sessions"]["ok"] and latency["p50"] <= latency["p99"] <= latency["max"]
+    assert sum(row["n"] for row in summary["latency_by_streams"]) == latency["n"]
+    server_stats = summary["server"]
+    assert server_stats is not None and ("/metrics" in server_stats["source"] or "psutil" in server_stats["source"])
+    assert server_stats["rss_mib_peak"] > 0
+    assert out_png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_bench_against_nothing_exits_3(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "firstspike.cli", "bench", "--url", "ws://127.0.0.1:9/v1/stream", "--streams", "2",
+         "--ramp", "0", "--duration", "1", "--procs", "1", "--quiet"],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    assert "unavailable" in proc.stderr

@@ -1,0 +1,60 @@
+"""Helpers for the export tests: a tiny real-speech corpus (espeak-ng) and a small model whose outputs cross θ."""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import soxr
+import torch
+
+from firstspike.model.classifier import KeywordSpotter, ModelConfig
+from firstspike.model.labels import task_labels
+
+RATE = 16000
+WORDS = ("yes", "no", "left", "stop", "house")
+VOICES = ("en-us", "en+f3")
+
+
+def _espeak(word: str, voice: str, tmp: Path) -> np.ndarray:
+    wav = tmp / f"{word}-{voice}.wav"
+    subprocess.run(["espeak-ng", "-v", voice, "-w", str(wav), word], check=True, capture_output=True)
+    audio, rate = sf.read(wav, dtype="float32")
+    return soxr.resample(audio, rate, RATE).astype(np.float32)
+
+
+def build_corpus(root: Path, scratch: Path) -> Path:
+    """Single words, one 3 s stream (noise, other words, keyword) and one silence clip, split 'test'."""
+    rng = np.random.default_rng(7)
+    rows = []
+    for voice in VOICES:
+        for word in WORDS:
+            audio = _espeak(word, voice, scratch)
+            name = f"clips/{word}-{voice.replace('+', '_')}.wav"
+            rows.append((name, word, audio))
+    stream = np.concatenate([0.01 * rng.standard_normal(RATE // 2).astype(np.float32), rows[4][2], rows[1][2],
+                             0.01 * rng.standard_normal(RATE // 3).astype(np.float32), rows[0][2]])
+    rows.append(("streams/house-no-yes.wav", "yes", stream))
+    rows.append(("silence/quiet.wav", "_silence_", 0.003 * rng.standard_normal(RATE).astype(np.float32)))
+    with (root / "manifest.csv").open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["path", "label", "split"])
+        for name, label, audio in rows:
+            (root / name).parent.mkdir(parents=True, exist_ok=True)
+            sf.write(root / name, audio, RATE, subtype="PCM_16")
+            writer.writerow([name, label, "test"])
+    return root
+
+
+def spiky_model(hidden: int = 24, layers: int = 1, seed: int = 0, head: str = "softmax") -> KeywordSpotter:
+    """An untrained sc12 model with a sharpened head, so first spikes happen at varied frames."""
+    labels, firing = task_labels("sc12")
+    torch.manual_seed(seed)
+    model = KeywordSpotter(ModelConfig(labels, firing, hidden=hidden, layers=layers, threshold=0.5, head=head)).eval()
+    with torch.no_grad():
+        model.set_normalisation(torch.full((40,), -6.0), torch.full((40,), 3.0))
+        model.classifier.head.weight.mul_(12.0)
+    return model

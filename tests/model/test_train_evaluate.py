@@ -1,0 +1,78 @@
+"""End to end on a real (tiny, synthetic) corpus: `firstspike train` both modes, resume, `evaluate`."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from firstspike.cli import main
+from firstspike.model.checkpoint import load_checkpoint
+
+SMALL = ["--hidden", "16", "--batch-size", "16", "--quiet", "--workers", "1"]
+
+
+@pytest.fixture(scope="module")
+def runs(tiny_train_corpus, tmp_path_factory):
+    base = tmp_path_factory.mktemp("runs")
+    for mode in ("rc", "eos"):
+        assert main(["train", "--corpus", str(tiny_train_corpus), "--mode", mode, "--out", str(base / mode),
+                     "--epochs", "2", "--theta", "0.5", *SMALL]) == 0
+    return base
+
+
+def test_train_writes_run_folder(runs):
+    for mode in ("rc", "eos"):
+        run = runs / mode
+        assert {p.name for p in run.iterdir()} >= {"best.pt", "last.pt", "metrics.jsonl", "config.json"}
+        lines = [json.loads(l) for l in (run / "metrics.jsonl").read_text().splitlines()]
+        assert [m["epoch"] for m in lines] == [1, 2]
+        for key in ("train_loss", "val_acc_first_spike", "val_acc_end", "train_frames_fraction",
+                    "train_mean_rel_t", "epoch_train_s"):
+            assert all(isinstance(m[key], float) for m in lines), key
+        model, ckpt = load_checkpoint(run / "best.pt")
+        assert ckpt["mode"] == mode and ckpt["train_summary"]["task"] == "sc12"
+        assert model.feat_std.min() > 0 and model.feat_mean.abs().sum() > 0  # normalisation from train split
+    eos = [json.loads(l) for l in (runs / "eos" / "metrics.jsonl").read_text().splitlines()]
+    assert all(m["train_frames_fraction"] >= 1.0 for m in eos)  # eos runs every sequence to its end
+
+
+def test_resume_continues(runs, tiny_train_corpus):
+    run = runs / "rc"
+    assert main(["train", "--corpus", str(tiny_train_corpus), "--out", str(run), "--epochs", "3", "--theta", "0.5",
+                 "--resume", *SMALL]) == 0
+    epochs = [json.loads(l)["epoch"] for l in (run / "metrics.jsonl").read_text().splitlines()]
+    assert epochs == [1, 2, 3]
+
+
+def test_refuses_to_overwrite_a_run(runs, tiny_train_corpus, capsys):
+    assert main(["train", "--corpus", str(tiny_train_corpus), "--out", str(runs / "eos"), *SMALL]) == 2
+    assert "already holds a run" in capsys.readouterr().err
+
+
+def test_bad_corpus_is_a_clear_error(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    assert main(["train", "--corpus", str(tmp_path / "empty"), "--out", str(tmp_path / "r"), *SMALL]) == 2
+    assert "is empty" in capsys.readouterr().err
+
+
+def test_evaluate_report_and_plot(runs, tiny_train_corpus, tmp_path):
+    out, plot = tmp_path / "report.json", tmp_path / "curve.png"
+    assert main(["evaluate", str(runs / "rc" / "best.pt"), "--corpus", str(tiny_train_corpus), "--out", str(out),
+                 "--plot", str(plot), "--compare", str(runs / "eos" / "best.pt"), "--quiet"]) == 0
+    report = json.loads(out.read_text())
+    assert report["mode"] == "rc" and report["compare"]["mode"] == "eos"
+    assert 0.0 <= report["accuracy_first_spike"] <= 1.0 and 0.0 <= report["accuracy_end"] <= 1.0
+    assert set(report["false_fires"]) == {"_silence_", "_unknown_"}
+    confusion = report["confusion"]["rows_true_cols_predicted"]
+    assert sum(map(sum, confusion)) == report["n"]
+    assert [p["theta"] for p in report["theta_sweep"]] == sorted(p["theta"] for p in report["theta_sweep"])
+    assert {"by_engine", "by_voice", "stream", "decision_ms", "decision_minus_onset_ms"} <= set(report)
+    assert plot.stat().st_size > 1000 and plot.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_evaluate_rejects_a_non_checkpoint(tiny_train_corpus, tmp_path, capsys):
+    junk = tmp_path / "junk.pt"
+    junk.write_text("nope")
+    assert main(["evaluate", str(junk), "--corpus", str(tiny_train_corpus), "--out", str(tmp_path / "r.json")]) == 2
+    assert "is not a firstspike checkpoint" in capsys.readouterr().err

@@ -1,0 +1,79 @@
+"""Batching must not change results, and no stream's state leaks into another's."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from conftest import at_rate
+from server_harness import pcm_s16, start_message, stream_audio
+
+NEIGHBOURS = 100
+
+
+def _early_threshold(server, audio: np.ndarray) -> float:
+    """A θ the untrained model crosses mid-clip with a clear margin before and at the crossing."""
+    buffer = io.BytesIO()
+    sf.write(buffer, audio, 16000, format="WAV", subtype="FLOAT")
+    status, body = server.post("/v1/classify?threshold=1.0&trace=true", buffer.getvalue())
+    assert status == 200
+    firing = [frame["firing_score"] for frame in json.loads(body)["trace"]]
+    lo = len(firing) // 4
+    peak = lo + int(np.argmax(firing[lo:]))
+    before = max(firing[:peak])
+    assert firing[peak] > before, "the clip's firing score never rises to a new high after its first quarter"
+    return (firing[peak] + before) / 2
+
+
+def _run_many(url: str, clips: list[bytes], thresholds: list[float]):
+    async def all_at_once():
+        return await asyncio.gather(*[
+            stream_audio(url, clip, start=start_message(threshold=theta), chunk_bytes=3200, realtime_s=0.01)
+            for clip, theta in zip(clips, thresholds)
+        ])
+
+    return asyncio.run(all_at_once())
+
+
+def test_same_decision_alone_and_among_a_hundred_streams(server, speech, yes16k):
+    theta = _early_threshold(server, yes16k)
+    target = pcm_s16(yes16k)
+    alone_early = asyncio.run(stream_audio(server.ws_url, target, start=start_message(threshold=theta)))
+    alone_late = asyncio.run(stream_audio(server.ws_url, target, start=start_message(threshold=1.0)))
+    assert alone_early.decision["early"] is True
+    assert alone_late.decision["early"] is False
+
+    rng = np.random.default_rng(7)
+    others = []
+    for i in range(NEIGHBOURS):
+        samples, rate = speech[["no", "stop", "left", "yes"][i % 4]]
+        clip = at_rate(samples, rate, 16000) * rng.uniform(0.3, 1.0)
+        others.append(pcm_s16(np.concatenate([rng.normal(0, 0.02, rng.integers(0, 4000)).astype(np.float32), clip])))
+    clips = [target, target] + others
+    thresholds = [theta, 1.0] + [1.0 if rng.uniform() < 0.5 else theta for _ in others]
+    results = _run_many(server.ws_url, clips, thresholds)
+
+    for alone, batched in ((alone_early, results[0]), (alone_late, results[1])):
+        assert batched.close_code == 1000
+        for key in ("label", "frame", "early", "audio_ms"):
+            assert batched.decision[key] == alone.decision[key], key
+        assert batched.decision["score"] == pytest.approx(alone.decision["score"], abs=2e-6)
+    assert all(r.close_code == 1000 and r.decision for r in results)
+    assert server.metric("firstspike_batch_size_sum") / server.metric("firstspike_batch_size_count") > 1.0
+    assert server.wait_sessions_zero() == 0
+
+
+def test_successive_streams_start_from_a_clean_state(server, speech, yes16k):
+    """A slot reused after another stream must not remember that stream's audio."""
+    first = asyncio.run(stream_audio(server.ws_url, pcm_s16(yes16k), start=start_message(threshold=1.0)))
+    loud = np.random.default_rng(0).uniform(-1, 1, 16000).astype(np.float32)
+    asyncio.run(stream_audio(server.ws_url, pcm_s16(loud), start=start_message(threshold=1.0)))
+    again = asyncio.run(stream_audio(server.ws_url, pcm_s16(yes16k), start=start_message(threshold=1.0)))
+    assert again.decision["label"] == first.decision["label"]
+    assert again.decision["frame"] == first.decision["frame"]
+    assert again.decision["score"] == first.decision["score"]
