@@ -3,16 +3,29 @@
 # (scripts/install-serve-venv.sh) on a copy of the build context and measure the virtualenv that the
 # runtime stage copies. The image is then python:3.11-slim-bookworm plus this one layer.
 #
-# Usage: bash scripts/estimate-image-size.sh
+# Usage: bash scripts/estimate-image-size.sh [--keep DIR]
+#   --keep DIR   build in DIR (must not exist) and keep it: DIR/context, DIR/opt-firstspike
 set -euo pipefail
-if [[ $# -gt 0 ]]; then
-  [[ $1 == -h || $1 == --help ]] || { echo "estimate-image-size: error: no arguments expected" >&2; exit 1; }
-  sed -n '2,6p' "$0" | sed 's/^# \{0,1\}//'; exit 0
-fi
+
+die() { echo "estimate-image-size: error: $*" >&2; exit 1; }
+keep=
+while [[ $# -gt 0 ]]; do
+  case $1 in
+    --keep) [[ $# -ge 2 ]] || die "--keep needs a folder"; keep=$2; shift 2 ;;
+    -h|--help) sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) die "unknown option '$1' (see --help)" ;;
+  esac
+done
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+if [[ -n $keep ]]; then
+  [[ ! -e $keep ]] || die "$keep already exists"
+  mkdir -p "$keep"
+  work=$(cd "$keep" && pwd)
+else
+  work=$(mktemp -d)
+  trap 'rm -rf "$work"' EXIT
+fi
 
 # The build context, as .dockerignore lets it through.
 mkdir -p "$work/context/scripts"

@@ -175,8 +175,18 @@ def compute_table(groups: dict) -> list[str]:
     return lines + [""]
 
 
-def beta_table(groups: dict) -> list[str]:
+def sweep_keys(groups: dict) -> list[tuple]:
+    """RC noise settings of the β sweep: those sharing the training budget that most settings use."""
     keys = select(groups, "noise", mode="rc", beta=None)
+    if not keys:
+        return []
+    sizes = [k[7] for k in keys]
+    common = max(set(sizes), key=sizes.count)
+    return [k for k in keys if k[7] == common]
+
+
+def beta_table(groups: dict) -> list[str]:
+    keys = sweep_keys(groups)
     if len({k[4] for k in keys}) < 2:
         return []
     lines = ["### β sweep (noise vs signal, RC)", "",
@@ -209,6 +219,8 @@ def plot_all(groups: dict, img: Path) -> list[str]:
 
     keys = select(groups, "noise")
     if keys:
+        budget = sweep_keys(groups)[0][7] if sweep_keys(groups) else keys[0][7]
+        keys = [k for k in keys if k[7] == budget]
         fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 3.8))
         for key in keys:
             runs = groups[key]
@@ -228,11 +240,13 @@ def plot_all(groups: dict, img: Path) -> list[str]:
         plt.close(fig)
         written.append("noise_by_level.png")
 
-        rc = [k for k in keys if k[3] == "rc"]
+        rc = select(groups, "noise", mode="rc")
         if rc:
             fig, ax = plt.subplots(figsize=(5.5, 3.5))
-            hist = _mean_curve(groups[rc[0]], tr("train_mean_spike_step_history"))
-            ax.plot(np.linspace(0, rc[0][7], len(hist)), hist, color=colours["rc"])
+            for key in rc:
+                hist = _mean_curve(groups[key], tr("train_mean_spike_step_history"))
+                ax.plot(np.linspace(0, key[7], len(hist)), hist, label=f"{key[7]:,} examples, seeds {seeds_of(groups[key])}")
+            ax.legend(fontsize=8)
             ax.set(xlabel="training examples", ylabel="mean t* in training batches", ylim=(0, 41),
                    title="RC learns to decide earlier (noise vs signal)")
             ax.grid(alpha=0.3)
@@ -284,7 +298,7 @@ def plot_all(groups: dict, img: Path) -> list[str]:
         plt.close(fig)
         written.append(name)
 
-    rc_keys = select(groups, "noise", mode="rc", beta=None)
+    rc_keys = sweep_keys(groups)
     eos_keys = select(groups, "noise", mode="eos")
     if len({k[4] for k in rc_keys}) >= 2:
         fig, ax = plt.subplots(figsize=(6, 4.2))
@@ -296,12 +310,16 @@ def plot_all(groups: dict, img: Path) -> list[str]:
         ax.plot(xs, ys, "o-", color=colours["rc"], label="RC, θ=0.95, β sweep")
         for x, y, b in pts:
             ax.annotate(f"β={b:g}", (x, y), textcoords="offset points", xytext=(4, -10), fontsize=8)
-        for key in eos_keys:
+        sweeps = [(k, "s--", colours["eos"], "EOS") for k in eos_keys]
+        sweeps += [(k, "^:", colours["rc"], "RC β=0") for k in rc_keys if k[4] == 0]
+        for key, style, colour, label in sweeps:
+            if key[7] != rc_keys[0][7]:  # compare like with like: the same training budget
+                continue
             runs = groups[key]
             n = len(runs[0]["eval"]["theta_sweep"])
             sx = [np.mean([r["eval"]["theta_sweep"][i]["mean_spike_step"] for r in runs]) for i in range(n)]
             sy = [np.mean([r["eval"]["theta_sweep"][i]["accuracy"] for r in runs]) * 100 for i in range(n)]
-            ax.plot(sx, sy, "s--", color=colours["eos"], label="EOS, read out at θ ∈ {0.8 … 0.999}")
+            ax.plot(sx, sy, style, color=colour, alpha=0.8, label=f"{label}, read out at θ ∈ {{0.8 … 0.999}}")
         ax.set(xlabel="mean spike step (of 40)", ylabel="first-spike accuracy (%)",
                title="Speed/accuracy trade-off, noise vs signal")
         ax.grid(alpha=0.3)

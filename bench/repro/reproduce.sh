@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Every run behind docs/reproduction.md, in order, one process at a time (about 15 minutes on one CPU core).
+# Every run behind docs/reproduction.md, in order, one process at a time (15–30 minutes on the shared 2-core machine, one torch thread).
 # Results land in bench/repro/results/; then `python -m bench.repro.report` rebuilds the tables and plots.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -11,5 +11,5 @@ run digits --bins 20 --mode rc eos --seeds 0 1 2
 run digits --bins 4 --mode rc eos --seeds 0 1 2
 run noise --mode rc --beta 0.05 0.1 0.2 0.3 0.5 --seeds 0 1 2
 run digits --bins 4 --mode rc --beta 0.1 0.3 --seeds 0 1 2
-run noise --mode rc eos --examples 512000 --seeds 0
+run noise --mode rc --examples 512000 --seeds 0 --tag examples512000
 "$PY" -m bench.repro.report

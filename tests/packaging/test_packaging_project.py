@@ -105,3 +105,52 @@ def test_demo_streams_a_sample_and_stops_the_server(free_port):
     assert re.search(r"decision", output, flags=re.I), output[-4000:]
     with socket.socket() as sock:  # the server is gone: nothing listens on its port any more
         assert sock.connect_ex(("127.0.0.1", port)) != 0
+
+
+def test_readme_links_point_at_existing_files():
+    readme = (REPO / "README.md").read_text()
+    targets = {t.split("#")[0] for t in re.findall(r"\]\(([^)]+)\)", readme) if "://" not in t}
+    assert targets
+    assert [t for t in targets if not (REPO / t).exists()] == []
+
+
+def _readme_commands() -> list[list[str]]:
+    readme = (REPO / "README.md").read_text()
+    blocks = re.findall(r"```bash\n(.*?)```", readme, flags=re.S)
+    lines = [line.split("#")[0].strip() for block in blocks for line in block.splitlines()]
+    return [line.split()[1:] for line in lines if line.startswith("firstspike ")]
+
+
+def test_readme_firstspike_commands_parse():
+    # Parsing only: flags the README shows must exist on the real subcommands.
+    from firstspike.cli import build_parser
+
+    commands = _readme_commands()
+    assert {argv[0] for argv in commands} >= {"train", "evaluate", "export", "serve", "stream"}
+    for argv in commands:
+        build_parser(only=argv[0]).parse_args(argv)
+
+
+def test_demo_can_leave_the_server_running(free_port):
+    port = free_port()
+    result = subprocess.run(["bash", str(REPO / "scripts" / "demo.sh"), "--no-setup", "--keep-running",
+                             "--port", str(port)],
+                            env=_env(), capture_output=True, text=True, timeout=180, stdin=subprocess.DEVNULL)
+    output = result.stdout + result.stderr
+    match = re.search(r"server still running: pid (\d+)", output)
+    assert result.returncode == 0 and match, output[-4000:]
+    pid = int(match.group(1))
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=5):
+            pass
+    finally:
+        os.kill(pid, 15)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.2)
+    else:
+        pytest.fail(f"the demo's server (pid {pid}) did not stop on SIGTERM")

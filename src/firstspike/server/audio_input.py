@@ -117,8 +117,7 @@ class AudioInput:
 
     def _to_mono(self, raw: np.ndarray) -> np.ndarray:
         if raw.dtype.kind == "i":
-            samples = raw.astype(np.float32)
-            samples *= _S16_SCALE
+            samples = np.multiply(raw, _S16_SCALE, dtype=np.float32)  # one pass: cast and scale
         else:
             samples = self._checked(raw.astype(np.float32))
         channels = self.format.channels

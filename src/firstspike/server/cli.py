@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 
 # (flag, settings field, type, help); list-valued fields may be repeated.
@@ -62,6 +63,11 @@ def run(args: argparse.Namespace) -> int:
     except ModelSpecError as err:
         print(f"firstspike serve: {err}", file=sys.stderr)
         return 2
+    models = ", ".join(model.full_name for model in app.state.ctx.models.values())
+    logging.getLogger("firstspike.server").info(
+        "serving %s on http://%s:%d (websocket %s, max %d sessions)",
+        models, settings.host, settings.port, "/v1/stream", settings.max_sessions,
+    )
     server = DrainingServer(uvicorn_config(app, settings), app.state.ctx)
     server.run()
     return 0

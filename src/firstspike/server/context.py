@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+import sys
 import time
 from typing import TYPE_CHECKING
 
@@ -22,6 +23,8 @@ if TYPE_CHECKING:
     from firstspike.server.session import StreamSession
 
 log = logging.getLogger("firstspike.server")
+
+GIL_SWITCH_INTERVAL_S = 0.0001
 
 
 class ServerContext:
@@ -54,6 +57,11 @@ class ServerContext:
 
     # -- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
+        # The model thread needs the GIL back after every onnxruntime call (to wrap its outputs).
+        # With CPython's default 5 ms switch interval it can wait that long behind the event loop's
+        # Python work, up to ten times per tick: a convoy that adds tens of ms of latency while the
+        # CPU idles. A short interval keeps handoffs prompt for a few % of switching overhead.
+        sys.setswitchinterval(min(sys.getswitchinterval(), GIL_SWITCH_INTERVAL_S))
         for engine in self.engines.values():
             engine.start()
         self._sweeper = asyncio.get_running_loop().create_task(self._sweep_idle(), name="idle-sweeper")

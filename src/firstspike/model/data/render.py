@@ -55,20 +55,20 @@ class Rendered:
 
 
 class Bank:
-    """Lookup of clean words by split, with a small per-process cache of decoded audio."""
+    """Lookup of clean words by split and engine, with a small per-process cache of decoded audio."""
 
     def __init__(self, root: Path, entries: list[BankEntry], cache_size: int = 3000):
         self.root, self.cache_size = Path(root), cache_size
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
-        self.keywords: dict[tuple[str, str], list[BankEntry]] = {}
-        self.unknown: dict[tuple[str, bool], list[BankEntry]] = {}
-        self.unknown_by_voice: dict[str, list[BankEntry]] = {}
+        self.keywords: dict[tuple[str, str], dict[str, list[BankEntry]]] = {}
+        self.unknown: dict[tuple[str, bool], dict[str, list[BankEntry]]] = {}
+        self.unknown_by_voice: dict[str, dict[str, list[BankEntry]]] = {}
         for e in entries:
             if e.word in SC35_WORDS:
-                self.keywords.setdefault((e.split, e.word), []).append(e)
+                self.keywords.setdefault((e.split, e.word), {}).setdefault(e.engine, []).append(e)
             else:
-                self.unknown.setdefault((e.split, e.hard), []).append(e)
-                self.unknown_by_voice.setdefault(e.voice, []).append(e)
+                self.unknown.setdefault((e.split, e.hard), {}).setdefault(e.engine, []).append(e)
+                self.unknown_by_voice.setdefault(e.voice, {}).setdefault(e.engine, []).append(e)
 
     def load(self, entry: BankEntry) -> np.ndarray:
         audio = self._cache.get(entry.path)
@@ -82,16 +82,27 @@ class Bank:
         return audio
 
     def keyword(self, split: str, word: str, rng: np.random.Generator) -> BankEntry:
-        choices = self.keywords[(split, word)]
-        return choices[int(rng.integers(len(choices)))]
+        return choose_by_engine(self.keywords[(split, word)], rng)
 
     def unknown_word(self, split: str, hard: bool, rng: np.random.Generator, voice: str | None = None) -> BankEntry:
-        choices = self.unknown_by_voice.get(voice, []) if voice else []
+        choices = self.unknown_by_voice.get(voice, {}) if voice else {}
         if not choices:
-            choices = self.unknown.get((split, hard)) or self.unknown.get((split, not hard)) or []
+            choices = self.unknown.get((split, hard)) or self.unknown.get((split, not hard)) or {}
         if not choices:
             raise ValueError(f"the bank has no unknown words for split {split!r}")
-        return choices[int(rng.integers(len(choices)))]
+        return choose_by_engine(choices, rng)
+
+
+# espeak-ng has ~100 voices, flite 5 and festival 3: drawing voices uniformly would hide the two
+# most natural engines, so the engine is drawn first.
+ENGINE_WEIGHTS = {"espeak-ng": 0.7, "flite": 0.15, "festival": 0.15}
+
+
+def choose_by_engine(by_engine: dict[str, list[BankEntry]], rng: np.random.Generator) -> BankEntry:
+    engines = sorted(by_engine)
+    weights = np.array([ENGINE_WEIGHTS.get(e, 0.1) for e in engines])
+    pool = by_engine[engines[int(rng.choice(len(engines), p=weights / weights.sum()))]]
+    return pool[int(rng.integers(len(pool)))]
 
 
 # -- building blocks ----------------------------------------------------------------------------
@@ -166,7 +177,9 @@ def finish_channel(clean: np.ndarray, span: tuple[int, int], bank: Bank, split: 
     if rng.random() < 0.85:
         kind = str(rng.choice(NOISE_KINDS, p=NOISE_WEIGHTS))
         snr = rng.uniform(5, 25) if kind == "babble" else rng.uniform(0, 30)
-        mix = augment.mix_at_snr(mix, background(mix.size, kind, bank, split, rng), snr, span)
+    else:  # clean speech, but never digital silence: real microphones always have a floor
+        kind, snr = "white", rng.uniform(55, 75)
+    mix = augment.mix_at_snr(mix, background(mix.size, kind, bank, split, rng), snr, span)
     if rng.random() < 0.08:
         mix = augment.telephone(mix, rng)
     gain = augment.db_to_amp(rng.uniform(-38, -12) - augment.loudness_db(clean[span[0] : span[1]]))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import time
 import zlib
@@ -145,6 +146,14 @@ def _render_chunk(args: tuple[int, list[Example]]) -> int:
     return len(examples)
 
 
+def _start_worker(initializer, initargs) -> None:
+    """Workers leave Ctrl-C and SIGTERM to the parent, which stops the pool (no traceback per worker)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if initializer:
+        initializer(*initargs)
+
+
 def _run_parallel(fn, jobs: list, workers: int, bar, weight=lambda job: 1, initializer=None, initargs=()):
     if workers <= 1:
         if initializer:
@@ -153,7 +162,7 @@ def _run_parallel(fn, jobs: list, workers: int, bar, weight=lambda job: 1, initi
             fn(job)
             bar.update(weight(job))
         return
-    with Pool(workers, initializer=initializer, initargs=initargs) as pool:
+    with Pool(workers, initializer=_start_worker, initargs=(initializer, initargs)) as pool:
         for job, _ in zip(jobs, pool.imap(fn, jobs)):
             bar.update(weight(job))
 

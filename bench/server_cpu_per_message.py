@@ -1,0 +1,98 @@
+"""CPU cost of one audio message in `firstspike serve`, split by server thread.
+
+Starts a server, opens N streams that each send M chunks of 100 ms (16 kHz s16 mono) a little faster
+than real time, and reads every server thread's CPU time with psutil before and after. The event-loop
+thread's figure is what bounds how many streams one process can hold (it is a single thread); the
+model thread's figure divided by 10 is the model's cost per 10 ms frame at the batch sizes reached.
+
+    .venv/bin/python bench/server_cpu_per_message.py --streams 50 --chunks 200
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import websockets
+
+CHUNK = b"\x01\x00" * 1600  # 100 ms at 16 kHz, s16 mono
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+async def _stream(url: str, chunks: int, gap_s: float) -> None:
+    async with websockets.connect(url, compression=None) as ws:
+        await ws.send(json.dumps({"type": "start", "sample_rate": 16000, "encoding": "pcm_s16le", "threshold": 1.0}))
+        await ws.recv()
+        for _ in range(chunks):
+            await ws.send(CHUNK)
+            await asyncio.sleep(gap_s)
+        await ws.send(json.dumps({"type": "stop"}))
+        try:
+            while True:
+                await ws.recv()
+        except websockets.ConnectionClosed:
+            pass
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--streams", type=int, default=50)
+    parser.add_argument("--chunks", type=int, default=200, help="chunks per stream")
+    parser.add_argument("--gap-ms", type=float, default=20.0, help="pause between a stream's chunks")
+    args = parser.parse_args()
+    port = _free_port()
+    firstspike = str(Path(sys.executable).with_name("firstspike"))
+    server = subprocess.Popen([firstspike, "serve", "--port", str(port), "--log-level", "warning",
+                               "--max-stream-seconds", "100000"])
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    print("server did not start", file=sys.stderr)
+                    return 1
+                time.sleep(0.1)
+        proc = psutil.Process(server.pid)
+
+        def cpu_by_thread() -> dict[int, float]:
+            return {t.id: t.user_time + t.system_time for t in proc.threads()}
+
+        before, began = cpu_by_thread(), time.perf_counter()
+        url = f"ws://127.0.0.1:{port}/v1/stream"
+
+        async def run_all():
+            await asyncio.gather(*[_stream(url, args.chunks, args.gap_ms / 1000) for _ in range(args.streams)])
+
+        asyncio.run(run_all())
+        after, wall = cpu_by_thread(), time.perf_counter() - began
+        messages = args.streams * args.chunks
+        print(f"{messages} messages of 100 ms from {args.streams} streams in {wall:.1f} s")
+        for tid, seconds in sorted(after.items()):
+            used = seconds - before.get(tid, 0.0)
+            if used > 0.01:
+                role = "event loop" if tid == server.pid else "other (model worker)"
+                print(f"  thread {tid} ({role}): {used / messages * 1e6:.1f} µs CPU per message, "
+                      f"{used / wall * 100:.0f}% of a core")
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
