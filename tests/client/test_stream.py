@@ -95,7 +95,8 @@ def test_table_output_and_exit_codes(server, audio, capsys, tmp_path):
 def test_ctrl_c_prints_a_partial_summary_without_a_traceback(server, audio):
     env = {**os.environ, "COLUMNS": "120"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "firstspike.cli", "stream", str(audio / "corpus"), *server.args(), "--concurrency", "1"],
+        [sys.executable, "-m", "firstspike.cli", "stream", str(audio / "corpus"), *server.args(), "--concurrency", "1",
+         "--threshold", "1.0"],  # nothing fires early: every clip streams to its end in real time
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True,
     )
     time.sleep(3.0)  # importing, then about a clip and a half in real time
@@ -104,3 +105,15 @@ def test_ctrl_c_prints_a_partial_summary_without_a_traceback(server, audio):
     assert proc.returncode == 130, err
     assert "Traceback" not in err
     assert "interrupted: partial" in out
+
+
+def test_bundled_sample_is_heard_early_and_reported_before_the_file_ends(server, capsys):
+    """The README's demo: samples/yes.wav (a held-out voice) through the bundled model."""
+    from pathlib import Path
+
+    wav = Path(__file__).resolve().parents[2] / "samples" / "yes.wav"
+    code, out, _ = _stream(capsys, str(wav), *server.args(), "--json", "--fast")
+    assert code == 0
+    report = json.loads(out)
+    assert report["decision"]["label"] == "yes" and report["decision"]["early"] is True
+    assert report["share_of_file"] < 1.0

@@ -1,7 +1,8 @@
 """Fixtures for the server tests: one shared real server, and real speech from espeak-ng.
 
-The bundled model is an untrained placeholder, so tests assert structure and consistency
-(same decision alone and batched, across rates and chunkings), not which word was heard.
+Most tests assert structure and consistency (same decision alone and batched, across rates and
+chunkings) on espeak-ng speech; test_bundled_model.py checks which word the bundled model hears in
+the held-out samples of samples/.
 """
 
 from __future__ import annotations
@@ -14,9 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-import soxr
 
-from server_harness import RunningServer, running_server
+from server_harness import RunningServer, at_rate, running_server
 
 WORDS = ("yes", "no", "stop", "left")
 
@@ -40,10 +40,6 @@ def speech(tmp_path_factory) -> dict[str, tuple[np.ndarray, int]]:
         samples, rate = sf.read(path, dtype="float32")
         clips[word] = (samples, rate)
     return clips
-
-
-def at_rate(samples: np.ndarray, rate: int, target: int) -> np.ndarray:
-    return samples if rate == target else soxr.resample(samples, rate, target, quality="HQ").astype(np.float32)
 
 
 @pytest.fixture(scope="session")

@@ -14,6 +14,7 @@ import urllib.request
 from dataclasses import dataclass, field
 
 import numpy as np
+import soxr
 import websockets
 from websockets.exceptions import ConnectionClosed
 
@@ -187,3 +188,8 @@ async def converse(url: str, sends: list, *, timeout: float = 10.0, pause: float
         except ConnectionClosed:
             pass
         return await reader
+
+
+def at_rate(samples: np.ndarray, rate: int, target: int) -> np.ndarray:
+    """Resample test audio to another rate (what a client at that rate would send)."""
+    return samples if rate == target else soxr.resample(samples, rate, target, quality="HQ").astype(np.float32)

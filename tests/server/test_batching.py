@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from conftest import at_rate
+from server_harness import at_rate
 from server_harness import pcm_s16, start_message, stream_audio
 
 NEIGHBOURS = 100

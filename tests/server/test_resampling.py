@@ -7,7 +7,7 @@ import asyncio
 import numpy as np
 import pytest
 
-from conftest import at_rate
+from server_harness import at_rate
 from server_harness import pcm_s16, start_message, stream_audio
 
 

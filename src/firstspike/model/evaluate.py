@@ -46,6 +46,8 @@ def summarise(data: FeatureSet, dec: Decisions, labels: list[str], firing: list[
     out = {
         "n": len(data),
         "accuracy_first_spike": float(correct.mean()),
+        # single-word keyword clips: the figure the targets speak of (streams are reported apart)
+        "keyword_accuracy": _accuracy(is_firing & (kinds == "clip"), correct)["accuracy"],
         "spiked_share": float(dec.spiked.mean()),
         "keyword_spiked_share": float(dec.spiked[is_firing].mean()) if is_firing.any() else None,
         "mean_rel_t": float(np.mean((dec.t_star + 1) / dec.lengths)),
@@ -70,6 +72,10 @@ def summarise(data: FeatureSet, dec: Decisions, labels: list[str], firing: list[
         "false_fire_before_onset": float(np.mean(dec.spiked[streams] & (dec.t_star[streams] < onset_frames[streams])))
         if streams.any() else None,
     }
+    engines = np.array([r.engine for r in data.rows])
+    out["keyword_accuracy_by_engine"] = {
+        str(e): _accuracy(is_firing & (kinds == "clip") & (engines == e), correct) for e in sorted(set(engines))
+    }
     if detail:
         for key in ("engine", "voice", "kind"):
             groups: dict[str, list[int]] = defaultdict(list)
@@ -86,12 +92,17 @@ def evaluate_probs(data: FeatureSet, probs: list[np.ndarray], labels: list[str],
                    frame_ms: float, thetas=DEFAULT_THETAS) -> dict:
     mask = np.array([l in firing for l in labels])
     end_pred = np.array([int(np.argmax(p[-1])) for p in probs])
+    kinds = np.array([r.kind for r in data.rows])
+    keyword_clips = np.array([labels[t] in firing for t in data.targets]) & (kinds == "clip")
     report = {"theta": theta, "accuracy_end": float(np.mean(end_pred == data.targets)),
+              "keyword_accuracy_end": float(np.mean(end_pred[keyword_clips] == data.targets[keyword_clips]))
+              if keyword_clips.any() else None,
               **summarise(data, decide(probs, mask, theta), labels, firing, frame_ms)}
     sweep = []
     for th in sorted(set(thetas) | {theta}):
         s = summarise(data, decide(probs, mask, th), labels, firing, frame_ms, detail=False)
-        sweep.append({"theta": th, "accuracy": s["accuracy_first_spike"], "spiked_share": s["spiked_share"],
+        sweep.append({"theta": th, "accuracy": s["accuracy_first_spike"], "keyword_accuracy": s["keyword_accuracy"],
+                      "spiked_share": s["spiked_share"],
                       "mean_rel_t": s["mean_rel_t"], "decision_ms_median": s["decision_ms"]["median"],
                       "keyword_decision_ms_median": s["keyword_decision_ms"]["median"],
                       "keyword_decision_ms_mean": s["keyword_decision_ms"]["mean"],
@@ -121,6 +132,6 @@ def evaluate_checkpoint(checkpoint: str | Path, corpus_dir: str | Path, split: s
     theta = ckpt["threshold"] if theta is None else theta
     report = evaluate_probs(data, probs, model.config.labels, model.config.firing_labels, theta,
                             model.config.hop_ms, thetas)
-    return {"checkpoint": str(Path(checkpoint).resolve()), "mode": ckpt["mode"], "corpus": str(Path(corpus_dir).resolve()),
+    return {"checkpoint": str(checkpoint), "mode": ckpt["mode"], "corpus": corpus.summary(),
             "split": split, "task": task, "train_summary": {k: v for k, v in ckpt["train_summary"].items() if k != "metrics"},
             **report}

@@ -22,7 +22,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _headline(name: str, r: dict) -> str:
     dm = r["decision_ms"]["median"]
-    return (f"{name} [{r['mode']}] θ={r['theta']:g}: accuracy first spike {r['accuracy_first_spike']:.3f}, "
+    kw = r.get("keyword_accuracy")
+    return (f"{name} [{r['mode']}] θ={r['theta']:g}: keyword accuracy first spike "
+            f"{'-' if kw is None else f'{kw:.3f}'}, all clips first spike {r['accuracy_first_spike']:.3f}, "
             f"at end {r['accuracy_end']:.3f}, spiked {r['spiked_share']:.2f}, "
             f"median decision {'-' if dm is None else f'{dm:.0f} ms'}")
 

@@ -257,7 +257,7 @@ def _train(cfg: TrainConfig, d: Dist, device: torch.device) -> dict:
     start_epoch, best, bad_epochs = 0, -1.0, 0
     if cfg.resume:
         start_epoch, best, bad_epochs = _resume(out / "last.pt", model, optimizer, scheduler, cfg, device)
-    summary_base = {"corpus": str(Path(cfg.corpus).resolve()), "task": cfg.task, "mode": cfg.mode,
+    summary_base = {"corpus": corpus.summary(), "task": cfg.task, "mode": cfg.mode,
                     "theta": cfg.theta, "beta": beta, "train_clips": len(train_set), "val_clips": len(val_set),
                     "world_size": d.world, "seed": cfg.seed}
     if d.main:

@@ -4,7 +4,9 @@ Per-stream data lives in preallocated arrays indexed by slot (audio buffer, stat
 probabilities, frame count, θ), so a tick is a handful of numpy operations over the whole batch
 whatever the number of streams. A tick copies out each ready stream's pending calls (up to
 ROUNDS_PER_TICK) and hands them to a worker thread, which runs them as rounds: round r is one
-batched call over every stream that has an r-th call and has not yet crossed θ. onnxruntime
+batched call over every stream that has an r-th call and has not yet crossed θ. Those streams are
+kept as a leading run of the tick's rows, so a round passes the model plain slices (no per-round
+gathers or scatters) and tests θ with one vectorised max. onnxruntime
 releases the GIL, so the event loop keeps reading sockets meanwhile, and whatever arrives joins the
 next tick. Each stream's state row goes in and comes back untouched by its neighbours, so batching
 cannot change a stream's results.
@@ -21,6 +23,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
+from numpy.lib.stride_tricks import as_strided
 
 from firstspike.server.metrics import ServerMetrics
 from firstspike.server.models import LoadedModel
@@ -67,11 +70,16 @@ class BatchEngine:
         self.hops_per_call = info.hops_per_call
         self.buffer_len = max(int(buffer_seconds * info.sample_rate), 2 * self.spc)
         self._firing = np.asarray(info.firing_indices, dtype=np.intp)
-        self._call_offsets = np.arange(self.spc, dtype=np.intp)
+        self._firing_columns = _as_slice_if_contiguous(self._firing)
 
         # Slot arrays. np.zeros maps untouched pages lazily, so idle capacity costs address space only.
-        self._buf = np.zeros((capacity, self.buffer_len), np.float32)
-        self._flat = self._buf.reshape(-1)
+        # The flat buffer runs one tick's worth of samples past the last slot, so every slot's window
+        # of ROUNDS_PER_TICK calls is in bounds (what lies past a row's pending audio is never used).
+        tick_span = ROUNDS_PER_TICK * self.spc
+        self._flat = np.zeros(capacity * self.buffer_len + tick_span, np.float32)
+        self._buf = self._flat[: capacity * self.buffer_len].reshape(capacity, self.buffer_len)
+        self._windows = as_strided(self._flat, shape=(capacity * self.buffer_len, tick_span),
+                                   strides=(self._flat.itemsize,) * 2, writeable=False)
         self._head = np.zeros(capacity, np.intp)
         self._tail = np.zeros(capacity, np.intp)
         self._state = np.zeros((capacity, info.state_size), np.float32)
@@ -213,29 +221,30 @@ class BatchEngine:
                 continue
             self._m_frames.inc(outcome.calls * self.hops_per_call)
             self._m_audio.inc(outcome.calls * self._seconds_per_call)
-            for size, seconds in zip(outcome.batch_sizes, outcome.step_seconds):
-                self._m_batch.observe(size)
-                self._m_step.observe(seconds)
             try:
                 self._apply(tick, outcome)
             except Exception:
                 log.exception("model %s: delivering results failed", self.model.name)
 
     def _plan(self, rows: np.ndarray) -> "_Tick":
-        """On the loop thread: copy out everything the worker needs, and consume the audio it will use."""
-        calls = np.minimum((self._tail[rows] - self._head[rows]) // self.spc, ROUNDS_PER_TICK)
-        rounds = int(calls.max())
-        span = rounds * self.spc
-        index = (rows * self.buffer_len + self._head[rows])[:, None] + np.arange(span, dtype=np.intp)
-        np.minimum(index, self._flat.size - 1, out=index)  # past a row's pending audio: never used
-        audio = self._flat[index]
-        self._head[rows] += calls * self.spc
+        """On the loop thread: copy out everything the worker needs, and consume the audio it will use.
+
+        Rows are ordered by how many calls they have, most first, so the rows still live in round r
+        are always a prefix: every round then works on contiguous slices instead of gathered copies.
+        """
+        head = self._head[rows]
+        calls = np.minimum((self._tail[rows] - head) // self.spc, ROUNDS_PER_TICK)
+        if calls[0] != calls.min() or calls[0] != calls.max():
+            order = np.argsort(-calls, kind="stable")
+            rows, head, calls = rows[order], head[order], calls[order]
+        rounds = int(calls[0])
+        self._head[rows] = head + calls * self.spc
         self._inflight[rows] = True
         return _Tick(
             rows=rows,
             generations=self._generation[rows],
             calls=calls,
-            audio=audio,
+            audio=self._gather_audio(rows, head, rounds),
             state=self._state[rows],
             threshold=self._threshold[rows],
             frames=self._frames[rows],
@@ -243,57 +252,54 @@ class BatchEngine:
             next_partial=self._next_partial[rows],
         )
 
+    def _gather_audio(self, rows: np.ndarray, head: np.ndarray, rounds: int) -> np.ndarray:
+        """Each row's pending audio as [rounds, rows, samples_per_call], so round r is one contiguous block.
+
+        Indexing the strided window view by row start copies whole runs of samples per row, several
+        times cheaper than gathering sample by sample through a computed index array.
+        """
+        span = rounds * self.spc
+        per_row = self._windows[rows * self.buffer_len + head, :span]
+        return np.ascontiguousarray(per_row.reshape(len(rows), rounds, self.spc).transpose(1, 0, 2))
+
     def _compute(self, tick: "_Tick") -> "_Outcome":
         """In the worker thread: up to ROUNDS_PER_TICK model calls, each over every row with audio left.
 
         A row leaves the tick as soon as it crosses θ, so no stream is stepped past its decision.
         """
-        spc, hpc = self.spc, self.hops_per_call
-        state, frames, next_partial = tick.state, tick.frames, tick.next_partial
-        n = len(tick.rows)
-        probs_last = np.zeros((n, self._probs.shape[1]), np.float32)
-        fired_any = np.zeros(n, bool)
-        decisions: list[tuple[int, int, int, float]] = []
-        partials: list[tuple[int, int, np.ndarray]] = []
-        batch_sizes: list[int] = []
-        step_seconds: list[float] = []
-        total_calls = 0
-        everyone = np.arange(n)
+        work = _Work(tick, len(self.model.info.labels))
         want_partials = bool((tick.partial_every > 0).any())
-        for r in range(int(tick.calls.max())):
-            live_mask = (tick.calls > r) & ~fired_any
-            live = everyone if live_mask.all() else np.flatnonzero(live_mask)
-            if len(live) == 0:
+        for r in range(int(tick.calls[0])):
+            live = work.live_in_round(r)
+            if live == 0:
                 break
-            audio = np.ascontiguousarray(tick.audio[live, r * spc : (r + 1) * spc])
             began = time.perf_counter()
-            probs, state_out = self.model.run(audio, state[live] if len(live) < n else state)
-            step_seconds.append(time.perf_counter() - began)
-            state[live] = state_out
-            probs_last[live] = probs
-            frames[live] += hpc
-            batch_sizes.append(len(live))
-            total_calls += len(live)
-            fired, label_index, score = firing_crossing(probs, self._firing, tick.threshold[live])
-            if fired.any():
-                for j in np.flatnonzero(fired).tolist():
-                    row = int(live[j])
-                    fired_any[row] = True
-                    decisions.append((row, int(frames[row]), int(label_index[j]), float(score[j])))
+            probs, state_out = self.model.run(work.audio[r, :live], work.state_prefix(live))
+            # Observed here, not on the loop thread: the loop is the busier of the two threads.
+            self._m_step.observe(time.perf_counter() - began)
+            self._m_batch.observe(live)
+            work.store(live, probs, state_out, self.hops_per_call)
+            crossed = self._crossed(probs, work.threshold[:live])
             if want_partials:
-                due = (tick.partial_every[live] > 0) & (frames[live] >= next_partial[live]) & ~fired
-                for j in np.flatnonzero(due).tolist():
-                    row = int(live[j])
-                    next_partial[row] = frames[row] + tick.partial_every[row]
-                    partials.append((row, int(frames[row]), probs[j].copy()))
-        return _Outcome(state, probs_last, frames, next_partial, fired_any, decisions, partials, batch_sizes,
-                        step_seconds, total_calls)
+                work.collect_partials(live, probs, crossed)
+            if crossed is not None:
+                work.retire(crossed, probs, self._firing)
+        return work.outcome()
+
+    def _crossed(self, probs: np.ndarray, threshold: np.ndarray) -> np.ndarray | None:
+        """Positions (within this round's batch) whose best firing class reached θ; None for none.
+
+        One max over the firing columns answers the common case (nobody fired) without building
+        the per-row label and score that `firing_crossing` returns for the rare rows that did.
+        """
+        crossed = probs[:, self._firing_columns].max(axis=1) >= threshold
+        return np.flatnonzero(crossed) if crossed.any() else None
 
     def _apply(self, tick: "_Tick", outcome: "_Outcome") -> None:
         """Back on the loop thread: store each stream's new state and tell sessions what happened."""
-        rows = tick.rows
+        rows = outcome.rows
         self._inflight[rows] = False
-        current = self._generation[rows] == tick.generations
+        current = self._generation[rows] == outcome.generations
         keep = current if not current.all() else slice(None)  # a stream may have ended meanwhile
         kept = rows[keep]
         self._state[kept] = outcome.state[keep]
@@ -301,15 +307,15 @@ class BatchEngine:
         self._frames[kept] = outcome.frames[keep]
         self._next_partial[kept] = outcome.next_partial[keep]
         listeners = self._listeners
+        generation = self._generation
 
-        for row, frame, label_index, score in outcome.decisions:
-            if current[row]:
-                slot = int(rows[row])
+        for slot, planned, frame, label_index, score in outcome.decisions:
+            if generation[slot] == planned:
                 self._active[slot] = False
                 listeners[slot].on_decision(frame, label_index, score)
-        for row, frame, probs in outcome.partials:
-            if current[row]:
-                listeners[int(rows[row])].on_scores(frame, probs)
+        for slot, planned, frame, probs in outcome.partials:
+            if generation[slot] == planned:
+                listeners[slot].on_scores(frame, probs)
 
         waiting = self._waiting[kept]
         if waiting.any():
@@ -337,8 +343,8 @@ class BatchEngine:
 class _Tick:
     rows: np.ndarray  # slots in this tick
     generations: np.ndarray  # their generations when planned (a changed one means the stream ended)
-    calls: np.ndarray  # model calls each row has audio for
-    audio: np.ndarray  # [rows, rounds * samples_per_call]
+    calls: np.ndarray  # model calls each row has audio for, most first
+    audio: np.ndarray  # [rounds, rows, samples_per_call]
     state: np.ndarray
     threshold: np.ndarray
     frames: np.ndarray
@@ -346,15 +352,91 @@ class _Tick:
     next_partial: np.ndarray
 
 
+class _Work:
+    """One tick's rows while the worker steps them, kept so that the live rows are always a prefix.
+
+    Rows come sorted by their number of calls, most first, so rows that run out of audio drop off
+    the end. A row that crosses θ is moved behind the live ones (a stable reorder, which keeps the
+    sort) together with everything else about it, so its state stays exactly as it was at its
+    decision. Everything is indexed by position; decisions and partials name their slot instead.
+    """
+
+    def __init__(self, tick: _Tick, n_labels: int):
+        n = len(tick.rows)
+        self.rows, self.generations, self.calls = tick.rows, tick.generations, tick.calls
+        self.audio, self.state, self.threshold = tick.audio, tick.state, tick.threshold
+        self.frames, self.partial_every, self.next_partial = tick.frames, tick.partial_every, tick.next_partial
+        self.probs = np.zeros((n, n_labels), np.float32)
+        self.fired = np.zeros(n, bool)
+        self.limit = n  # positions from here on have decided
+        self.decisions: list[tuple[int, int, int, int, float]] = []  # (slot, generation, frame, label, score)
+        self.partials: list[tuple[int, int, int, np.ndarray]] = []  # (slot, generation, frame, probs)
+        self.calls_done = 0
+
+    def live_in_round(self, r: int) -> int:
+        """How many leading positions have an r-th call and no decision yet."""
+        limit = self.limit
+        if limit == 0 or self.calls[limit - 1] > r:
+            return limit
+        return int(np.count_nonzero(self.calls[:limit] > r))
+
+    def state_prefix(self, live: int) -> np.ndarray:
+        return self.state if live == len(self.state) else self.state[:live]
+
+    def store(self, live: int, probs: np.ndarray, state_out: np.ndarray, hops: int) -> None:
+        """Keep one round's results; with every row live the model's output array simply becomes the state."""
+        if live == len(self.state):
+            self.state = state_out
+        else:
+            self.state[:live] = state_out
+        self.probs[:live] = probs
+        self.frames[:live] += hops
+        self.calls_done += live
+
+    def collect_partials(self, live: int, probs: np.ndarray, crossed: np.ndarray | None) -> None:
+        """Rows whose partial-scores interval has come round (a row that decides gets its decision instead)."""
+        every, frames = self.partial_every[:live], self.frames[:live]
+        due = (every > 0) & (frames >= self.next_partial[:live])
+        if crossed is not None:
+            due[crossed] = False
+        for j in np.flatnonzero(due).tolist():
+            self.next_partial[j] = frames[j] + every[j]
+            self.partials.append((int(self.rows[j]), int(self.generations[j]), int(frames[j]), probs[j].copy()))
+
+    def retire(self, crossed: np.ndarray, probs: np.ndarray, firing: np.ndarray) -> None:
+        """Record the decisions of the rows that crossed θ and move them out of the live prefix."""
+        _, label_index, score = firing_crossing(probs[crossed], firing, self.threshold[crossed])
+        for j, label, value in zip(crossed.tolist(), label_index.tolist(), score.tolist()):
+            self.decisions.append((int(self.rows[j]), int(self.generations[j]), int(self.frames[j]), label, value))
+        self.fired[crossed] = True
+        order = np.argsort(self.fired, kind="stable")
+        for name in ("rows", "generations", "calls", "state", "threshold", "frames", "partial_every",
+                     "next_partial", "probs", "fired"):
+            setattr(self, name, getattr(self, name)[order])
+        self.audio = self.audio[:, order]
+        self.limit = len(self.fired) - int(np.count_nonzero(self.fired))
+
+    def outcome(self) -> "_Outcome":
+        return _Outcome(self.rows, self.generations, self.state, self.probs, self.frames, self.next_partial,
+                        self.fired, self.decisions, self.partials, self.calls_done)
+
+
 @dataclass
 class _Outcome:
+    rows: np.ndarray  # the tick's slots, in the order of the arrays below
+    generations: np.ndarray
     state: np.ndarray
     probs: np.ndarray
     frames: np.ndarray
     next_partial: np.ndarray
     fired: np.ndarray
-    decisions: list  # (row, frame, label index, score)
-    partials: list  # (row, frame, probs)
-    batch_sizes: list
-    step_seconds: list
+    decisions: list  # (slot, generation, frame, label index, score)
+    partials: list  # (slot, generation, frame, probs)
     calls: int
+
+
+def _as_slice_if_contiguous(indices: np.ndarray) -> slice | np.ndarray:
+    """A run of consecutive column indices as a slice, so selecting them is a view, not a copy."""
+    if len(indices) and np.array_equal(indices, np.arange(indices[0], indices[0] + len(indices))):
+        return slice(int(indices[0]), int(indices[0]) + len(indices))
+    return indices

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Every keyword-spotting figure of docs/benchmarks.md (section "training") and docs/model-report.md,
+# from scratch: the default synthetic corpus, RC and EOS over three seeds, a β sweep, the bundled model.
+# About 1 h 45 min of CPU on the 2-core development machine; runs two trainings at a time.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+fs=${FIRSTSPIKE:-.venv/bin/firstspike}
+py=${PYTHON:-.venv/bin/python}
+corpus=corpora/default
+train() { "$fs" train --corpus "$corpus" --epochs 12 --patience 4 --workers 1 --theta 0.9 --quiet "$@"; }
+
+"$fs" data synth --out "$corpus" --preset default --seed 0
+
+# RC against EOS: same model, data, batches and budget; two at a time (one core each)
+for seed in 0 1 2; do
+  train --mode rc --beta 0.01 --seed "$seed" --out "runs/rc-s$seed" &
+  train --mode eos --seed "$seed" --out "runs/eos-s$seed" &
+  wait
+  "$fs" evaluate "runs/rc-s$seed/best.pt" --corpus "$corpus" --compare "runs/eos-s$seed/best.pt" \
+      --out "runs/rc-s$seed/test.json" --plot "runs/rc-vs-eos-s$seed.png" --quiet
+  "$py" -c "import json,sys; r=json.load(open(sys.argv[1])); json.dump(r['compare'], open(sys.argv[2],'w'), indent=1)" \
+      "runs/rc-s$seed/test.json" "runs/eos-s$seed/test.json"
+done
+"$py" bench/kws_seeds.py --rc runs/rc-s{0,1,2}/test.json --eos runs/eos-s{0,1,2}/test.json \
+    --metrics runs/{rc,eos}-s{0,1,2}/metrics.jsonl
+
+# β sweep: a seeded 8,000-clip training subset and 8 epochs per β (a cheaper budget than above)
+for beta in 0 0.01 0.05 0.1 0.2; do
+  "$fs" train --corpus "$corpus" --mode rc --beta "$beta" --seed 0 --epochs 8 --patience 8 --workers 1 \
+      --theta 0.9 --max-train-clips 8000 --out "runs/beta-$beta" --quiet
+  "$fs" evaluate "runs/beta-$beta/best.pt" --corpus "$corpus" --out "runs/beta-$beta/test.json" --quiet
+done
+"$py" bench/beta_sweep.py runs/beta-*/test.json --plot docs/img/beta-sweep.png
+
+# the bundled default model: rc-s0 resumed to 30 epochs (a warm restart of the cosine schedule)
+cp -r runs/rc-s0 runs/rc-default
+"$fs" train --corpus "$corpus" --mode rc --beta 0.01 --seed 0 --epochs 30 --patience 30 --workers 1 --theta 0.9 \
+    --out runs/rc-default --resume --quiet
+"$fs" evaluate runs/rc-default/best.pt --corpus "$corpus" --compare runs/eos-s0/best.pt \
+    --out runs/rc-default/test.json --plot docs/img/default-model-rc-vs-eos.png --quiet
+
+# RC against EOS epoch cost from the same weights, side by side
+"$py" -m firstspike.model.mode_benchmark runs/rc-default/best.pt --corpus "$corpus" --repeats 3

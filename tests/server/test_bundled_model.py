@@ -1,0 +1,57 @@
+"""The bundled default model, served for real, hears the keywords in samples/ (held-out voices)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+import soundfile as sf
+
+from firstspike import protocol
+from server_harness import at_rate, pcm_s16, start_message, stream_audio
+
+SAMPLES = Path(__file__).resolve().parents[2] / "samples"
+
+
+def stream_sample(server, name: str, rate: int = 16000):
+    audio, native = sf.read(SAMPLES / name, dtype="float32")
+    audio = at_rate(audio, native, rate)
+    return asyncio.run(stream_audio(server.ws_url, pcm_s16(audio), start=start_message(rate=rate))), len(audio) / rate
+
+
+@pytest.mark.parametrize("word", ["yes", "no", "stop", "left"])
+def test_keyword_fires_early_with_its_label(server, word):
+    result, seconds = stream_sample(server, f"{word}.wav")
+    decision = result.decision
+    assert result.close_code == protocol.CLOSE_NORMAL
+    assert decision["early"] is True and decision["label"] == word
+    assert decision["score"] >= result.ready["threshold"]
+    assert decision["audio_ms"] < seconds * 1000
+
+
+def test_keyword_after_seconds_of_other_speech_fires_on_the_keyword_only(server):
+    result, _ = stream_sample(server, "stream-yes.wav")
+    decision = result.decision
+    assert decision["early"] is True and decision["label"] == "yes"
+    assert decision["audio_ms"] >= 4440  # the keyword's onset in this clip (samples/README.md)
+
+
+def test_other_word_never_fires_and_stop_says_unknown(server):
+    result, seconds = stream_sample(server, "unknown-zero.wav")
+    decision = result.decision
+    assert decision["early"] is False and decision["label"] == "_unknown_"
+
+
+@pytest.mark.parametrize("rate", [8000, 48000])
+def test_keyword_at_other_sample_rates(server, rate):
+    result, _ = stream_sample(server, "yes.wav", rate=rate)
+    assert result.decision["early"] is True and result.decision["label"] == "yes"
+
+
+def test_classify_endpoint_on_a_sample_file(server):
+    status, body = server.post("/v1/classify", (SAMPLES / "stop.wav").read_bytes(), {"Content-Type": "audio/wav"})
+    assert status == 200
+    decision = json.loads(body)
+    assert decision["label"] == "stop" and decision["early"] is True
