@@ -48,7 +48,7 @@ def plot(reports: list[dict], path: str) -> None:
         ax.annotate(f"β={r['train_summary']['beta']:g}", (xs[-1], ys[-1]), textcoords="offset points",
                     xytext=(4, 4), fontsize=8)
     ax.plot(xs, ys, "ko-", label=f"β sweep at θ={reports[0]['theta']:g}")
-    ax.set_xlabel("mean decision time on keyword clips (ms of audio)")
+    ax.set_xlabel("mean decision time on single-word keyword clips (ms of audio)")
     ax.set_ylabel("keyword accuracy at first spike")
     ax.set_title("Entropy reward β: speed/accuracy trade-off (thin: θ sweeps)")
     ax.grid(alpha=0.3)

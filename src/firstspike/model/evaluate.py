@@ -51,8 +51,8 @@ def summarise(data: FeatureSet, dec: Decisions, labels: list[str], firing: list[
         "spiked_share": float(dec.spiked.mean()),
         "keyword_spiked_share": float(dec.spiked[is_firing].mean()) if is_firing.any() else None,
         "mean_rel_t": float(np.mean((dec.t_star + 1) / dec.lengths)),
-        # every keyword clip: a clip that never spikes is decided at its end
-        "keyword_decision_ms": _stats(decision_ms[is_firing]),
+        # every single-word keyword clip: a clip that never spikes is decided at its end
+        "keyword_decision_ms": _stats(decision_ms[is_firing & (kinds == "clip")]),
         # decision times over keyword clips that spiked
         "decision_ms": _stats(decision_ms[kw_spiked]),
         "decision_minus_onset_ms": _stats((decision_ms - onset_ms)[kw_spiked]),

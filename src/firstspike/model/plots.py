@@ -8,7 +8,7 @@ from pathlib import Path
 def plot_tradeoff(reports: dict[str, dict], path: str | Path) -> Path:
     """Write a PNG: first-spike keyword accuracy against mean decision time (ms of audio) over θ.
 
-    The decision time counts every keyword clip; one that never spikes is decided at its end, so the
+    The decision time counts every single-word keyword clip; one that never spikes is decided at its end, so the
     curve is defined even for a model that rarely crosses θ.
     """
     import matplotlib
@@ -26,7 +26,7 @@ def plot_tradeoff(reports: dict[str, dict], path: str | Path) -> Path:
         ax.plot(xs, ys, marker="o", label=f"{name} ({report['mode']})")
         for x, y, t in points[:: max(1, len(points) // 4)]:
             ax.annotate(f"θ={t:g}", (x, y), textcoords="offset points", xytext=(4, -10), fontsize=7)
-    ax.set_xlabel("mean decision time on keyword clips (ms of audio)")
+    ax.set_xlabel("mean decision time on single-word keyword clips (ms of audio)")
     ax.set_ylabel("keyword accuracy at first spike")
     ax.set_title("Rank coding: accuracy vs decision time")
     ax.grid(alpha=0.3)
