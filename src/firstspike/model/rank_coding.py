@@ -118,7 +118,7 @@ def forward_until_spike(classifier: SequenceClassifier, feats: torch.Tensor, len
     while active.numel() > 0:
         act_len = lengths[active]
         span = min(chunk, int(act_len.max()) - start)
-        x = feats.index_select(0, active)[:, start: start + span]
+        x = feats[:, start: start + span].index_select(0, active)  # slice first: copy only this chunk
         out, (h, c) = classifier.lstm(x, (h, c))
         logits = classifier.head(out)  # [A, span, K]
         frames += active.numel() * span
