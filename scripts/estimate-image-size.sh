@@ -43,5 +43,5 @@ fi
 layer_kib=$(du -s --apparent-size -k "$work/opt-firstspike" | cut -f1)
 echo "==> largest packages in the layer (MB)"
 du -s --apparent-size -k "$work"/opt-firstspike/lib/python3*/site-packages/* \
-  | sort -rn | head -n 8 | awk '{printf "  %6.1f  %s\n", $1 * 1.024 / 1000, $2}' | sed "s|$work/opt-firstspike/lib/python3[.0-9]*/site-packages/||"
+  | sort -rn | awk 'NR <= 8' | awk '{printf "  %6.1f  %s\n", $1 * 1.024 / 1000, $2}' | sed "s|$work/opt-firstspike/lib/python3[.0-9]*/site-packages/||"
 awk -v k="$layer_kib" 'BEGIN { printf "==> /opt/firstspike layer: %.1f MB (%.1f MiB)\n", k * 1.024 / 1000, k / 1024 }'

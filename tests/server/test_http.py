@@ -27,7 +27,7 @@ def test_classify_wav_and_flac_agree(server, yes16k):
     status, body = server.post("/v1/classify", _encode(yes16k, 16000, "FLAC"))
     flac = json.loads(body)
     assert status == 200 and (flac["label"], flac["frame"]) == (wav["label"], wav["frame"])
-    assert abs(flac["score"] - wav["score"]) < 1e-4  # libsndfile scales FLAC and WAV integers a hair apart
+    assert abs(flac["score"] - wav["score"]) < 1e-3  # libsndfile scales FLAC and WAV integers a hair apart
 
 
 def test_classify_trace_lists_every_frame_up_to_the_decision(server, yes16k):
