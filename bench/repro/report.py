@@ -281,14 +281,21 @@ def plot_all(groups: dict, img: Path) -> list[str]:
         if not keys:
             continue
         fig, ax = plt.subplots(figsize=(5.5, 4))
+        seen: dict[str, int] = defaultdict(int)
         for key in keys:
             runs = groups[key]
+            mode = key[3]
+            # several settings of one mode (θ, epochs): tell them apart by line style and label
+            style = ("-", "--", ":", "-.")[seen[mode] % 4]
+            seen[mode] += 1
+            name = f"{mode.upper()} θ={key[5]:g}, {key[7]} ep" + (f", β={key[4]:g}" if key[4] else "")
             curve = _mean_curve(runs, ev("accuracy_by_step")) * 100
-            ax.plot(np.arange(1, len(curve) + 1), curve, "o-", ms=3, color=colours[key[3]],
-                    label=f"{key[3].upper()}: argmax at fixed step")
+            ax.plot(np.arange(1, len(curve) + 1), curve, "o" + style, ms=3, color=colours[mode],
+                    label=f"{name}: argmax at fixed step")
             acc, _ = pooled(runs, at("accuracy"))
             step, _ = pooled(runs, at("mean_spike_step"))
-            ax.plot([step], [acc * 100], "*", ms=14, color=colours[key[3]], label=f"{key[3].upper()}: first spike (mean step)")
+            ax.plot([step], [acc * 100], "*" if style == "-" else "P", ms=12, color=colours[mode],
+                    label=f"{name}: first spike (mean step)")
         ax.set(xlabel="time step", ylabel="test accuracy (%)", title=f"8×8 digits, {bins} latency bins", ylim=(0, 100))
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)

@@ -123,3 +123,20 @@ def test_answer_certain_step_for_negatives_is_when_no_run_can_still_complete() -
     # row 0: at step 6 the run is 1 and 3 bits remain (1 + 3 < 5); at step 5 a fresh run of 5 could still start at 5
     # row 1: positive, certain where its first window ends
     assert tasks.answer_certain_step(bits).tolist() == [6, 4]
+
+
+def test_digits_step1_holds_the_brightest_pixels_and_bounds_step1_accuracy() -> None:
+    from bench.repro.step1_bound import step1_bound
+
+    train, _ = tasks.sklearn_digits(4, np.random.default_rng(0))
+    from sklearn.datasets import load_digits
+
+    values = load_digits().data
+    fire = tasks.latency_code(values, 4, 16.0)
+    assert np.array_equal(fire == 0, values >= 13)  # 4 bins: step 1 carries values 13–16, never a black pixel
+    assert np.array_equal(fire == -1, values == 0)
+    assert (train.x == 0).any(axis=1).all()  # no digit arrives with an empty first step
+    four, twenty = step1_bound(4), step1_bound(20)
+    # step 1 alone carries most of a digit with 4 bins, much less with 20: the ceiling for step-1 decisions
+    assert 0.8 < four["accuracy"] < 0.95 and 0.6 < twenty["accuracy"] < 0.8
+    assert twenty["pixels_at_step1"] < four["pixels_at_step1"] < four["pixels_firing"]
