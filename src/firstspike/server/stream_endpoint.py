@@ -119,13 +119,8 @@ class _Conversation:
             raise _Gone(message.get("code", 1005))
         if message.get("bytes") is not None:
             raise _Refused(protocol.ERR_PROTOCOL, "binary audio before the start message")
-        text = message.get("text") or ""
-        if len(text) > self.settings.max_message_bytes:
-            raise _Refused(protocol.ERR_TOO_BIG, f"message larger than {self.settings.max_message_bytes} bytes")
-        try:
-            start = json.loads(text)
-        except ValueError:
-            raise _Refused(protocol.ERR_BAD_START, "the first message must be a JSON start message") from None
+        start = self._decode_json(message.get("text") or "", protocol.ERR_BAD_START,
+                                  "the first message must be a JSON start message")
         if not isinstance(start, dict):
             raise _Refused(protocol.ERR_BAD_START, "the start message must be a JSON object")
         kind = start.get("type")
@@ -243,14 +238,18 @@ class _Conversation:
             log.exception("session %s: receiving failed", self.id)
             session.fail(protocol.ERR_INTERNAL, f"internal error: {type(err).__name__}")
 
-    def _is_stop(self, session: StreamSession, text: str) -> bool:
-        """A text message after start must be a (single) stop; anything else is protocol misuse."""
+    def _decode_json(self, text: str, bad_json_code: str, bad_json_message: str):
+        """Every text message: refuse one over the size limit before parsing it, then parse it."""
         if len(text) > self.settings.max_message_bytes:
             raise _Refused(protocol.ERR_TOO_BIG, f"text message exceeds {self.settings.max_message_bytes} bytes")
         try:
-            message = json.loads(text)
+            return json.loads(text)
         except ValueError:
-            raise _Refused(protocol.ERR_PROTOCOL, "text messages must be JSON") from None
+            raise _Refused(bad_json_code, bad_json_message) from None
+
+    def _is_stop(self, session: StreamSession, text: str) -> bool:
+        """A text message after start must be a (single) stop; anything else is protocol misuse."""
+        message = self._decode_json(text, protocol.ERR_PROTOCOL, "text messages must be JSON")
         kind = message.get("type") if isinstance(message, dict) else None
         if kind == protocol.STOP and not session.stopping:
             return True
