@@ -27,7 +27,7 @@ from firstspike.export.onnx_export import export_model
 from firstspike.export.quantize import quantize_dynamic_int8
 from firstspike.export.step_graph import VARIANTS
 from firstspike.model.checkpoint import load_checkpoint
-from firstspike.runtime import make_session_options, open_step_session, read_model_info
+from firstspike.runtime import bind_step, make_session_options, open_step_session, read_model_info
 
 
 def interleaved_medians(calls: dict[str, callable], steps: int, warmup: int, block: int = 50) -> dict[str, float]:
@@ -50,13 +50,22 @@ def interleaved_medians(calls: dict[str, callable], steps: int, warmup: int, blo
     return {name: statistics.median(taken) / 1000.0 for name, taken in samples.items()}
 
 
-def onnx_call(session: ort.InferenceSession, batch: int):
+def onnx_call(session: ort.InferenceSession, batch: int, public_run: bool = False):
+    """One step per call through `firstspike.runtime.bind_step` (what the server calls), or through
+    the public `InferenceSession.run` wrapper with `public_run`."""
     info = read_model_info(session)
     audio = (0.1 * np.random.default_rng(0).standard_normal((batch, info.samples_per_call))).astype(np.float32)
     state = [np.zeros((batch, info.state_size), np.float32)]
+    step = bind_step(session)
 
     def call():
+        _, state[0] = step(audio, state[0])
+
+    def call_public():
         _, state[0] = session.run(None, {"audio": audio, "state": state[0]})
+
+    if public_run:
+        return call_public, info.hops_per_call
 
     return call, info.hops_per_call
 
@@ -103,6 +112,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1, help="intra-op threads for both runtimes")
     parser.add_argument("--session-sweep", action="store_true",
                         help="also time the fused graph under alternative onnxruntime session options")
+    parser.add_argument("--onnx", type=Path, nargs="+", default=[], metavar="FILE",
+                        help="also time these step-model files (e.g. an earlier export), side by side")
+    parser.add_argument("--public-run", action="store_true",
+                        help="also time the fused graph through the public InferenceSession.run wrapper")
     parser.add_argument("--json", type=Path, help="also write the results as JSON here")
     args = parser.parse_args(argv)
 
@@ -127,6 +140,7 @@ def main(argv: list[str] | None = None) -> int:
                     qpath = Path(tmp) / "fused-int8.onnx"
                     quantize_dynamic_int8(path, qpath)
                     graphs.append(("onnxruntime fused int8", qpath))
+        graphs += [(f"onnxruntime {path.name} (file)", path) for path in args.onnx]
         for batch in args.batches:
             calls, hops = {"eager PyTorch step": torch_call(model, batch)}, {"eager PyTorch step": 1}
             for name, path in graphs:
@@ -136,6 +150,11 @@ def main(argv: list[str] | None = None) -> int:
                 for label, changes in SWEEP.items():
                     name = f"onnxruntime fused, {label}"
                     calls[name], hops[name] = onnx_call(swept_session(fused, changes), batch)
+            if args.public_run:
+                fused = next(path for name, path in graphs if name == "onnxruntime fused")
+                name = "onnxruntime fused, public InferenceSession.run"
+                calls[name], hops[name] = onnx_call(open_step_session(fused, intra_op_threads=args.threads)[0], batch,
+                                                    public_run=True)
             for name, us in interleaved_medians(calls, args.steps, args.warmup).items():
                 rows.append({"runtime": name, "batch": batch, "us_per_call": us, "hops_per_call": hops[name]})
 

@@ -6,13 +6,15 @@ them apart except by speed:
 
 - `FusedStep` ("fused"): hand-written gates. The feature normalisation is folded into the first
   layer's input weights, input and recurrent weights are one matrix (one Gemm per layer), the gate
-  columns are reordered so one Sigmoid covers input/forget/output gates, and DFT bins that no mel
-  filter uses are dropped. At batch 1 the per-op overhead dominates, so fewer ops is faster.
+  columns are reordered so one Sigmoid covers input/forget/output gates, and the windowed DFT is
+  folded in half (`FoldedDft`): half the multiply-adds and half the weight bytes of the plain basis.
 - `LstmOpStep` ("lstm-op"): `KeywordSpotter.step` as written, with the flat state unpacked and
   packed around it; the TorchScript exporter maps nn.LSTM to the ONNX LSTM op.
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 from torch import nn
@@ -80,11 +82,7 @@ class FusedStep(nn.Module):
         self.sizes = [slot.size for slot in state_layout(model)]
         self.head_kind = model.config.head
         with torch.no_grad():
-            # Keep only the DFT columns that some mel filter reads and that are not identically zero
-            # (the imaginary parts at 0 Hz and Nyquist).
-            used = (frontend.mel_basis.abs().sum(dim=1) > 0) & (frontend.dft_basis.abs().sum(dim=0) > 0)
-            self.register_buffer("dft_basis", frontend.dft_basis[:, used].clone())
-            self.register_buffer("mel_basis", frontend.mel_basis[used].clone())
+            self.dft = FoldedDft(frontend)
             self.register_buffer("log_floor", torch.full((frontend.n_mels,), LOG_FLOOR))  # Gemm bias
             hidden = self.hidden
             # PyTorch gate order (i, f, g, o) → (i, f, o, g): one Sigmoid slice, one Tanh slice.
@@ -145,12 +143,49 @@ class FusedStep(nn.Module):
         return self._probs(x), torch.cat(packed, dim=1)
 
     def _features(self, frame: torch.Tensor) -> torch.Tensor:
-        spectrum = frame @ self.dft_basis
-        return torch.log(torch.addmm(self.log_floor, spectrum * spectrum, self.mel_basis))
+        return torch.log(torch.addmm(self.log_floor, self.dft.power(frame), self.dft.mel_basis))
 
     def _probs(self, x: torch.Tensor) -> torch.Tensor:
         logits = torch.addmm(self.head_bias, x, self.head_weight)
         return torch.softmax(logits, dim=-1) if self.head_kind == "softmax" else torch.sigmoid(logits)
+
+
+class FoldedDft(nn.Module):
+    """Power spectrum of a Hann-windowed frame from half the multiply-adds of the plain DFT basis.
+
+    The periodic Hann window is symmetric, w[n] = w[N - n], and w[0] = 0, so for n = 1 .. N/2
+    cos(2πkn/N) pairs x[n] with x[N - n] and sin pairs them with opposite signs:
+    Re X[k] = Σ w[n] cos(2πkn/N) (x[n] + x[N - n]) and Im X[k] = -Σ w[n] sin(2πkn/N) (x[n] - x[N - n]).
+    One add and one subtract over half a frame then feed two [N/2, bins] bases instead of one
+    [N, 2 bins] basis. At batch 1 the step is bound by reading weights, at batch 64 by multiply-adds,
+    and this halves both (docs/benchmarks.md, export section). Only bins some mel filter reads are kept.
+    """
+
+    def __init__(self, frontend):
+        super().__init__()
+        window = frontend.window
+        half = window // 2
+        self.window, self.half = window, half
+        mel = frontend.mel_basis[: window // 2 + 1]  # the frontend stacks it twice (re, im)
+        used = torch.nonzero(mel.abs().sum(dim=1) > 0).flatten()
+        n = torch.arange(1, half + 1, dtype=torch.float64)[:, None]
+        k = used.to(torch.float64)[None, :]
+        hann = 0.5 - 0.5 * torch.cos(2.0 * math.pi * n / window)
+        angle = 2.0 * math.pi * n * k / window
+        cos_basis = hann * torch.cos(angle)
+        if window % 2 == 0:
+            cos_basis[-1] *= 0.5  # n = N/2 pairs with itself: x[n] + x[N - n] counts it twice
+        self.register_buffer("cos_basis", cos_basis.float())
+        self.register_buffer("sin_basis", (-hann * torch.sin(angle)).float())
+        self.register_buffer("mel_basis", mel[used].clone())
+
+    def power(self, frame: torch.Tensor) -> torch.Tensor:
+        """|X[k]|^2 of the windowed frame [B, window] for the kept bins: [B, bins]."""
+        head = frame[:, 1: self.half + 1]  # x[1] .. x[N/2]
+        mirrored = torch.flip(frame[:, self.window - self.half:], dims=[1])  # x[N-1] .. x[N - N/2]
+        real = (head + mirrored) @ self.cos_basis
+        imag = (head - mirrored) @ self.sin_basis
+        return real * real + imag * imag
 
 
 def build_step_module(model: KeywordSpotter, variant: str = "fused", hops_per_call: int = 1) -> nn.Module:

@@ -6,15 +6,15 @@ memory per stream is just its state vector and audio buffer.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
 
-from firstspike.contract import INPUT_AUDIO, INPUT_STATE, OUTPUT_PROBS, OUTPUT_STATE, ModelInfo
-from firstspike.runtime import open_step_session
+from firstspike.contract import ModelInfo
+from firstspike.runtime import StepFunction, bind_step, open_step_session
 
 BUNDLED_MODEL = "models/default.onnx"
 
@@ -30,6 +30,10 @@ class LoadedModel:
     session: ort.InferenceSession
     info: ModelInfo
     threshold: float  # the server's default θ for this model (model metadata or --threshold)
+    _step: StepFunction = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._step = bind_step(self.session)
 
     @property
     def full_name(self) -> str:
@@ -37,10 +41,7 @@ class LoadedModel:
 
     def run(self, audio: np.ndarray, state: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """One step for a batch: audio [B, samples_per_call], state [B, S] → probs [B, K], state [B, S]."""
-        probs, state_out = self.session.run(
-            [OUTPUT_PROBS, OUTPUT_STATE], {INPUT_AUDIO: audio, INPUT_STATE: state}
-        )
-        return probs, state_out
+        return self._step(audio, state)
 
     def describe(self, default: bool) -> dict:
         info = self.info
