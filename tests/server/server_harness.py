@@ -7,6 +7,7 @@ import contextlib
 import json
 import re
 import socket
+import subprocess
 import threading
 import time
 import urllib.error
@@ -193,3 +194,31 @@ async def converse(url: str, sends: list, *, timeout: float = 10.0, pause: float
 def at_rate(samples: np.ndarray, rate: int, target: int) -> np.ndarray:
     """Resample test audio to another rate (what a client at that rate would send)."""
     return samples if rate == target else soxr.resample(samples, rate, target, quality="HQ").astype(np.float32)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def http_status(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status
+    except urllib.error.HTTPError as err:
+        return err.code
+
+
+def wait_ready(base: str, proc: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited: {proc.stdout.read()}")
+        try:
+            if http_status(base + "/readyz") == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError("server did not become ready")

@@ -6,12 +6,8 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -20,37 +16,9 @@ import websockets
 from websockets.exceptions import InvalidStatus
 
 from firstspike import protocol
-from server_harness import StreamResult, pcm_s16, read_until_closed, start_message
+from server_harness import StreamResult, free_port, http_status, pcm_s16, read_until_closed, start_message, wait_ready
 
 FIRSTSPIKE = str(Path(sys.executable).with_name("firstspike"))
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _get(url: str) -> int:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as response:
-            return response.status
-    except urllib.error.HTTPError as err:
-        return err.code
-
-
-def _wait_ready(base: str, proc: subprocess.Popen) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited: {proc.stdout.read()}")
-        try:
-            if _get(base + "/readyz") == 200:
-                return
-        except OSError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError("server did not become ready")
 
 
 def test_importing_the_server_does_not_import_torch():
@@ -89,7 +57,7 @@ def test_bad_model_path_fails_fast_with_a_clear_message(tmp_path):
 def test_sigterm_drains_then_ends_open_streams_with_1001(tmp_path):
     from firstspike.server.models import bundled_model_path
 
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     url = f"ws://127.0.0.1:{port}/v1/stream"
     proc = subprocess.Popen(
@@ -98,7 +66,7 @@ def test_sigterm_drains_then_ends_open_streams_with_1001(tmp_path):
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     try:
-        _wait_ready(base, proc)
+        wait_ready(base, proc)
         audio = pcm_s16(np.sin(np.arange(8000) / 6.0) * 0.3)
 
         async def scenario():
@@ -113,7 +81,7 @@ def test_sigterm_drains_then_ends_open_streams_with_1001(tmp_path):
 
             proc.send_signal(signal.SIGTERM)
             await asyncio.sleep(0.4)
-            ready_status = await asyncio.to_thread(_get, base + "/readyz")
+            ready_status = await asyncio.to_thread(http_status, base + "/readyz")
             try:
                 await websockets.connect(url)
                 refused = None

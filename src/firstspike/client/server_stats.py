@@ -138,14 +138,23 @@ def probe_metrics(metrics_url: str, token: str | None) -> str | None:
 
 
 def listening_pid(port: int) -> int | None:
-    """The local process listening on this TCP port, if psutil may see it (the server on this machine)."""
+    """The local server listening on this TCP port, if psutil may see it (the server on this machine).
+
+    Several processes listening on one port (`firstspike serve --workers N`) are reported as their
+    common parent, whose children the sampler adds up.
+    """
     import psutil
 
     try:
         connections = psutil.net_connections(kind="tcp")
     except (psutil.AccessDenied, OSError):
         return None
-    for conn in connections:
-        if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == port and conn.pid:
-            return conn.pid
-    return None
+    pids = {conn.pid for conn in connections
+            if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == port and conn.pid}
+    if len(pids) <= 1:
+        return next(iter(pids), None)
+    try:
+        parents = {psutil.Process(pid).ppid() for pid in pids}
+    except psutil.NoSuchProcess:
+        return min(pids)
+    return parents.pop() if len(parents) == 1 else min(pids)

@@ -23,6 +23,7 @@ _FLAGS: list[tuple[str, str, type, str]] = [
     ("--max-wait-ms", "max_wait_ms", float, "ms an idle scheduler waits for more streams to join a batch (default 4; 0 with one stream)"),
     ("--buffer-seconds", "buffer_seconds", float, "audio a stream may queue before the server stops reading it"),
     ("--intra-op-threads", "intra_op_threads", int, "onnxruntime threads per model call (default 1)"),
+    ("--workers", "workers", int, "server processes on the port, e.g. one per core (default 1; Linux SO_REUSEPORT)"),
     ("--log-level", "log_level", str, "debug, info, warning or error (default info)"),
 ]
 _LIST_FLAGS: list[tuple[str, str, str]] = [
@@ -58,6 +59,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"firstspike serve: bad configuration:\n{err}", file=sys.stderr)
         return 2
     configure_logging(settings.log_format, settings.log_level)
+    if settings.workers > 1:
+        return _run_workers(settings)
     try:
         app = create_app(settings)
     except ModelSpecError as err:
@@ -71,3 +74,25 @@ def run(args: argparse.Namespace) -> int:
     server = DrainingServer(uvicorn_config(app, settings), app.state.ctx)
     server.run()
     return 0
+
+
+def _run_workers(settings) -> int:
+    from firstspike.server.models import ModelSpecError, load_models
+    from firstspike.server.workers import Supervisor, WorkersError
+
+    try:  # a bad --model must fail here, once, not in every worker
+        models = load_models(settings.models, settings.threshold, settings.intra_op_threads)
+    except ModelSpecError as err:
+        print(f"firstspike serve: {err}", file=sys.stderr)
+        return 2
+    logging.getLogger("firstspike.server").info(
+        "serving %s on http://%s:%d (websocket %s, max %d sessions over %d workers)",
+        ", ".join(model.full_name for model in models.values()), settings.host, settings.port, "/v1/stream",
+        settings.max_sessions, settings.workers,
+    )
+    del models
+    try:
+        return Supervisor(settings).run()
+    except WorkersError as err:
+        print(f"firstspike serve: {err}", file=sys.stderr)
+        return 2

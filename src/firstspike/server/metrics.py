@@ -2,11 +2,15 @@
 
 Each app gets its own registry, so several servers in one process (tests) never share counters.
 Counters are bumped once per batched step, not once per frame, to keep the hot path cheap.
+Under `--workers N` (workers.py sets PROMETHEUS_MULTIPROC_DIR before spawning them) every worker
+writes its values to shared files and `render` adds them up, so any worker reports the whole server.
 """
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+import os
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 __all__ = ["CONTENT_TYPE_LATEST", "ServerMetrics"]
@@ -19,8 +23,10 @@ _DECISION_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
 class ServerMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        self.multiprocess_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
         r = self.registry
-        self.sessions_active = Gauge("firstspike_sessions_active", "open /v1/stream sessions", registry=r)
+        self.sessions_active = Gauge("firstspike_sessions_active", "open /v1/stream sessions", registry=r,
+                                     multiprocess_mode="livesum")
         self.sessions_total = Counter("firstspike_sessions", "/v1/stream sessions started", registry=r)
         self.sessions_rejected = Counter(
             "firstspike_sessions_rejected", "/v1/stream connections refused", ["reason"], registry=r
@@ -47,4 +53,8 @@ class ServerMetrics:
         )
 
     def render(self) -> bytes:
-        return generate_latest(self.registry)
+        if self.multiprocess_dir is None:
+            return generate_latest(self.registry)
+        merged = CollectorRegistry()
+        multiprocess.MultiProcessCollector(merged, path=self.multiprocess_dir)
+        return generate_latest(merged)

@@ -45,6 +45,8 @@ class ServerSettings(BaseSettings):
     # Audio a stream may have queued ahead of the model before the server stops reading from it.
     buffer_seconds: float = Field(0.5, gt=0)
     intra_op_threads: int = Field(1, ge=1)
+    # Server processes sharing the port (SO_REUSEPORT); max_sessions is split evenly among them.
+    workers: int = Field(1, ge=1)
 
     log_format: Literal["json", "kv"] = "kv"
     log_level: str = "info"
