@@ -71,8 +71,8 @@ def two_workers():
         yield proc, base, f"ws://127.0.0.1:{port}/v1/stream"
     finally:
         if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=10)
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=30)
 
 
 def test_workers_share_the_port_and_report_whole_server_metrics(two_workers):
@@ -121,6 +121,15 @@ def test_sigterm_drains_every_worker_then_exits(two_workers):
     assert not [w for w in workers if w.is_running() and w.status() != psutil.STATUS_ZOMBIE]
     log = proc.stdout.read()
     assert log.count("drained; stopping") == 2, log
+
+
+def test_workers_exit_when_the_supervisor_is_killed(two_workers):
+    proc, base, url = two_workers
+    workers = _workers(proc)
+    proc.kill()
+    proc.wait(timeout=10)
+    gone, alive = psutil.wait_procs(workers, timeout=20)
+    assert not alive
 
 
 def test_workers_flag_refuses_nonsense():

@@ -23,6 +23,7 @@ import shutil
 import signal
 import socket
 import tempfile
+import threading
 import time
 
 from firstspike.server.settings import ServerSettings
@@ -72,10 +73,23 @@ def run_worker(settings_json: str, index: int) -> None:
 
     settings = ServerSettings.model_validate_json(settings_json)
     configure_logging(settings.log_format, settings.log_level)
+    _drain_when_orphaned(os.getppid())
     app = create_app(settings)
     sock = listening_socket(settings.host, settings.port, listen=True)  # join the port only once able to serve
     log.info("worker %d (pid %d) ready", index, os.getpid())
     DrainingServer(uvicorn_config(app, settings), app.state.ctx).run(sockets=[sock])
+
+
+def _drain_when_orphaned(parent: int) -> None:
+    """A worker whose supervisor was killed (SIGKILL, OOM) must not serve on forever: drain and exit."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        log.warning("supervisor %d is gone; worker %d drains and exits", parent, os.getpid())
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="supervisor-watch", daemon=True).start()
 
 
 class Supervisor:
