@@ -33,6 +33,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--chunk-ms", type=positive_float, default=100.0, help="audio per message (default 100)")
     parser.add_argument("--audio", metavar="FILE|DIR|MANIFEST",
                         help=f"clips each stream plays back to back (default: {SYNTHETIC_SECONDS:g} s of quiet noise)")
+    parser.add_argument("--noise-seconds", type=positive_float, default=SYNTHETIC_SECONDS,
+                        help=f"length of the synthetic noise clip when no --audio is given: one session per clip "
+                             f"(default {SYNTHETIC_SECONDS:g})")
     parser.add_argument("--max-clips", type=positive_int, default=200, help="use at most this many clips (default 200)")
     parser.add_argument("--tolerance-ms", type=positive_float,
                         help="a stream is held while send lag and decision latency stay within this (default: --chunk-ms)")
@@ -66,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     summary = _run_bench(args, options, clips, procs, tolerance, err)
     summary["config"] = {
         "url": args.url, "streams": args.streams, "ramp_s": args.ramp, "duration_s": args.duration, "procs": procs,
-        "chunk_ms": args.chunk_ms, "audio": args.audio or f"synthetic noise {SYNTHETIC_SECONDS:g} s",
+        "chunk_ms": args.chunk_ms, "audio": args.audio or f"synthetic noise {args.noise_seconds:g} s",
         "clips": len(clips), "command": " ".join(["firstspike", *sys.argv[1:]]),
     }
     _print_summary(Console(file=sys.stdout, soft_wrap=True), summary)
@@ -113,7 +116,7 @@ def _load_clips(args) -> list[tuple[int, int, bytes]]:
         import numpy as np
 
         rng = np.random.default_rng(0)
-        noise = rng.normal(0.0, 0.01, int(16000 * SYNTHETIC_SECONDS))
+        noise = rng.normal(0.0, 0.01, int(16000 * args.noise_seconds))
         return [(16000, 1, (noise * 32767).clip(-32768, 32767).astype("<i2").tobytes())]
     clips = []
     for item in discover(args.audio)[: args.max_clips]:
