@@ -20,7 +20,7 @@ _FLAGS: list[tuple[str, str, type, str]] = [
     ("--max-classify-bytes", "max_classify_bytes", int, "largest POST /v1/classify body (default 16 MiB)"),
     ("--grace-period", "grace_period_s", float, "seconds open streams get to finish after SIGTERM (default 10)"),
     ("--max-batch", "max_batch", int, "most streams stepped in one model call (default 1024)"),
-    ("--max-wait-ms", "max_wait_ms", float, "ms an idle scheduler waits for more streams to join a batch (default 4; 0 with one stream)"),
+    ("--max-wait-ms", "max_wait_ms", float, "shortest interval between batched model ticks, so streams share calls (default 10; a lone stream never waits)"),
     ("--buffer-seconds", "buffer_seconds", float, "audio a stream may queue before the server stops reading it"),
     ("--intra-op-threads", "intra_op_threads", int, "onnxruntime threads per model call (default 1)"),
     ("--workers", "workers", int, "server processes on the port, e.g. one per core (default 1; Linux SO_REUSEPORT)"),

@@ -202,14 +202,22 @@ class BatchEngine:
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
+        last_tick = -float("inf")
         while True:
             rows = self._ready_rows()
             if len(rows) == 0:
                 self._wake.clear()
                 await self._wake.wait()
-                if self.max_wait > 0 and self.attached > 1:
-                    await asyncio.sleep(self.max_wait)  # let other streams' chunks join this batch
                 continue
+            # Ticks start at most every max_wait: under load, streams whose chunks arrive in that
+            # window share each model call (every call and tick has a fixed cost, so a stream of
+            # tiny ticks burns the CPU that more streams need). A tick after a quiet spell, or for
+            # a lone stream, starts at once.
+            wait = last_tick + self.max_wait - loop.time()
+            if wait > 0 and self.attached > 1:
+                await asyncio.sleep(wait)
+                rows = self._ready_rows()
+            last_tick = loop.time()
             tick = self._plan(rows)
             try:
                 outcome = await loop.run_in_executor(self._executor, self._compute, tick)

@@ -41,7 +41,8 @@ class ServerSettings(BaseSettings):
 
     # Batching
     max_batch: int = Field(1024, ge=1)
-    max_wait_ms: float = Field(4.0, ge=0)
+    # Ticks start at most this often: a chunk waits at most this long for its batch (see engine.py).
+    max_wait_ms: float = Field(10.0, ge=0)
     # Audio a stream may have queued ahead of the model before the server stops reading from it.
     buffer_seconds: float = Field(0.5, gt=0)
     intra_op_threads: int = Field(1, ge=1)
