@@ -77,3 +77,35 @@ def test_successive_streams_start_from_a_clean_state(server, speech, yes16k):
     assert again.decision["label"] == first.decision["label"]
     assert again.decision["frame"] == first.decision["frame"]
     assert again.decision["score"] == first.decision["score"]
+
+
+def test_streams_under_load_share_ticks_but_a_lone_or_first_chunk_never_waits():
+    """max_wait paces ticks: chunks arriving within it share one model call, yet a lone stream, and
+    the first chunk after a quiet spell, start at once (margins are wide: this is not a timing test)."""
+    from server_harness import running_server
+
+    with running_server(max_wait_ms=400.0) as paced:
+        chunk = pcm_s16(np.full(1600, 0.01, np.float32))
+
+        async def lone():
+            began = asyncio.get_running_loop().time()
+            result = await stream_audio(paced.ws_url, chunk, start=start_message(threshold=1.0))
+            return result, asyncio.get_running_loop().time() - began
+
+        result, took = asyncio.run(lone())
+        assert result.decision is not None and took < 0.3
+
+        async def crowd():
+            # Eight streams are attached; their chunks land within 80 ms, well inside one 400 ms period.
+            return await asyncio.gather(*[
+                stream_audio(paced.ws_url, chunk, start=start_message(threshold=1.0), realtime_s=0.01 * i)
+                for i in range(8)
+            ])
+
+        calls_before = paced.metric("firstspike_batch_size_count")
+        results = asyncio.run(crowd())
+        assert all(r.decision is not None for r in results)
+        calls = paced.metric("firstspike_batch_size_count") - calls_before
+        rows = paced.metric("firstspike_batch_size_sum")
+        # 8 streams × 10 calls each, in far fewer calls than 80 because they were batched together.
+        assert calls <= 40, (calls, rows)
