@@ -45,6 +45,7 @@ def _worker(rank: int, init_file: str, out_file: str) -> None:
     rc_loss(logits, targets, 0.1).backward()
     if rank == 0:
         torch.save({"grads": [p.grad for p in clf.parameters()], "frames": int(frames)}, out_file)
+    dist.barrier()  # tear the group down together: a rank that leaves first can abort its peer's gloo threads
     dist.destroy_process_group()
 
 

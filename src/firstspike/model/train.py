@@ -210,7 +210,12 @@ def train(cfg: TrainConfig) -> dict:
     """Train per `cfg`; returns the training summary (also stored in the checkpoints)."""
     d, device = _setup(cfg.device)
     try:
-        return _train(cfg, d, device)
+        summary = _train(cfg, d, device)
+        if d.active:
+            # Every rank finishes before any tears the group down: a rank that leaves first can abort
+            # a peer still inside gloo (seen once, under heavy load, as SIGABRT in the 2-process test).
+            dist.barrier()
+        return summary
     finally:
         if d.active and dist.is_initialized():
             dist.destroy_process_group()
