@@ -24,6 +24,12 @@ done
 "$py" bench/kws_seeds.py --rc runs/rc-s{0,1,2}/test.json --eos runs/eos-s{0,1,2}/test.json \
     --metrics runs/{rc,eos}-s{0,1,2}/metrics.jsonl
 
+# long streams and false fires at other θ (docs/benchmarks.md, "across θ")
+for seed in 0 1 2; do for theta in 0.8 0.85 0.95 0.97; do
+  "$fs" evaluate "runs/rc-s$seed/best.pt" --corpus "$corpus" --theta "$theta" --compare "runs/eos-s$seed/best.pt" \
+      --out "runs/rc-s$seed/test-$theta.json" --quiet
+done; done
+
 # β sweep: rc-s0 fine-tuned for 3 more epochs (the tail of a 15-epoch cosine schedule) with each β
 for beta in 0 0.05 0.2 0.5; do
   cp -r runs/rc-s0 "runs/beta-$beta"
@@ -37,7 +43,12 @@ done
 cp -r runs/rc-s0 runs/rc-default
 "$fs" train --corpus "$corpus" --mode rc --beta 0.01 --seed 0 --epochs 30 --patience 30 --workers 1 --theta 0.9 \
     --out runs/rc-default --resume --quiet
-"$fs" evaluate runs/rc-default/best.pt --corpus "$corpus" --compare runs/eos-s0/best.pt \
+# its default θ, chosen on the validation split (docs/model-report.md, "Choosing θ"); 0.95 was shipped
+for theta in 0.9 0.95 0.97; do
+  "$fs" evaluate runs/rc-default/best.pt --corpus "$corpus" --split val --theta "$theta" \
+      --out "runs/rc-default/val-$theta.json" --quiet
+done
+"$fs" evaluate runs/rc-default/best.pt --corpus "$corpus" --theta 0.95 --compare runs/eos-s0/best.pt \
     --out runs/rc-default/test.json --plot docs/img/default-model-rc-vs-eos.png --quiet
 
 # RC against EOS epoch cost from the same weights, side by side
