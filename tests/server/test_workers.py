@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -130,6 +131,17 @@ def test_workers_exit_when_the_supervisor_is_killed(two_workers):
     proc.wait(timeout=10)
     gone, alive = psutil.wait_procs(workers, timeout=20)
     assert not alive
+
+
+def test_workers_refuse_a_port_another_server_listens_on():
+    port = free_port()
+    with socket.socket() as other:
+        other.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        other.bind(("127.0.0.1", port))
+        other.listen(1)
+        done = subprocess.run([FIRSTSPIKE, "serve", "--workers", "2", "--port", str(port)],
+                              capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "cannot bind" in done.stderr and "in use" in done.stderr
 
 
 def test_workers_flag_refuses_nonsense():

@@ -65,6 +65,20 @@ def listening_socket(host: str, port: int, *, listen: bool) -> socket.socket:
     return sock
 
 
+def _refuse_if_taken(host: str, port: int) -> None:
+    """SO_REUSEPORT would let us share a port that another server already listens on (and take half its
+    connections); a plain bind, as a single-process server would do, finds that out first."""
+    if port == 0:
+        return
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as err:
+            raise WorkersError(f"cannot bind {host}:{port}: {err.strerror or err}") from None
+
+
 def run_worker(settings_json: str, index: int) -> None:
     """Entry point of one worker process (spawned, so it starts from a clean interpreter)."""
     from firstspike.server.app import create_app
@@ -104,6 +118,7 @@ class Supervisor:
         self._restarts: list[float] = []
 
     def run(self) -> int:
+        _refuse_if_taken(self.settings.host, self.settings.port)
         holder = listening_socket(self.settings.host, self.settings.port, listen=False)
         port = holder.getsockname()[1]
         metrics_dir = tempfile.mkdtemp(prefix="firstspike-metrics-")
