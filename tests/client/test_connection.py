@@ -1,0 +1,36 @@
+"""The audio send path of `run_session`: the short path writes real frames, and steps aside when unsafe."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+from conftest import TOKEN
+from firstspike.client.connection import _send_now
+
+
+def test_short_path_declines_objects_it_does_not_know():
+    assert _send_now(object(), b"\x00\x00") is False
+
+
+def test_short_path_sends_frames_the_server_decodes_and_steps_aside_once_closed(server):
+    from websockets.asyncio.client import connect
+    from websockets.exceptions import ConnectionClosed
+
+    async def scenario():
+        async with connect(server.url, additional_headers={"Authorization": f"Bearer {TOKEN}"}) as ws:
+            await ws.send(json.dumps({"type": "start", "sample_rate": 16000, "encoding": "pcm_s16le", "threshold": 1.0}))
+            assert json.loads(await ws.recv())["type"] == "ready"
+            sent = [_send_now(ws, b"\x01\x00" * 1600) for _ in range(5)]  # 0.5 s of audio, frame by frame
+            await ws.send(json.dumps({"type": "stop"}))
+            decision = json.loads(await ws.recv())
+            try:
+                await ws.recv()
+            except ConnectionClosed:
+                pass
+            return sent, decision, _send_now(ws, b"\x01\x00")
+
+    sent, decision, after_close = asyncio.run(scenario())
+    assert sent == [True] * 5
+    assert decision["type"] == "decision" and decision["frame"] == 50  # every sample arrived and was stepped
+    assert after_close is False
