@@ -4,6 +4,7 @@ a crashed worker replaced, and SIGTERM draining every worker before the supervis
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import socket
 import subprocess
@@ -18,7 +19,7 @@ import pytest
 import soundfile as sf
 
 from firstspike import protocol
-from server_harness import free_port, pcm_s16, stream_audio, wait_ready
+from server_harness import StreamResult, free_port, pcm_s16, read_until_closed, start_message, stream_audio, wait_ready
 
 FIRSTSPIKE = str(Path(sys.executable).with_name("firstspike"))
 SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "yes.wav"
@@ -122,6 +123,37 @@ def test_sigterm_drains_every_worker_then_exits(two_workers):
     assert not [w for w in workers if w.is_running() and w.status() != psutil.STATUS_ZOMBIE]
     log = proc.stdout.read()
     assert log.count("drained; stopping") == 2, log
+
+
+def test_ctrl_c_to_the_whole_process_group_drains_rather_than_kills():
+    """A terminal's Ctrl-C reaches every process of its group; workers must still drain, once."""
+    port = free_port()
+    proc = subprocess.Popen([FIRSTSPIKE, "serve", "--port", str(port), "--workers", "2", "--grace-period", "1"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        wait_ready(f"http://127.0.0.1:{port}", proc)
+        _wait_for(lambda: len(_listeners(port)) == 2)
+        time.sleep(0.5)
+
+        async def lingering_stream():
+            from websockets.asyncio.client import connect
+
+            async with connect(f"ws://127.0.0.1:{port}/v1/stream") as ws:
+                await ws.send(start_message(threshold=1.0))
+                await ws.recv()
+                await ws.send(pcm_s16(np.zeros(8000, np.float32)))
+                await asyncio.sleep(0.3)
+                os.killpg(proc.pid, signal.SIGINT)
+                return await read_until_closed(ws, StreamResult(), timeout=15)
+
+        ended = asyncio.run(lingering_stream())
+        assert ended.close_code == protocol.CLOSE_GOING_AWAY  # drained: a decision, then 1001
+        assert ended.decision is not None and ended.decision["early"] is False
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
 
 
 def test_workers_exit_when_the_supervisor_is_killed(two_workers):

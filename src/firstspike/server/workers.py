@@ -85,6 +85,9 @@ def run_worker(settings_json: str, index: int) -> None:
     from firstspike.server.logs import configure_logging
     from firstspike.server.serving import DrainingServer, uvicorn_config
 
+    # Signals come from the supervisor only: a Ctrl-C sent to the terminal's whole process group would
+    # otherwise reach a worker twice (directly and forwarded), and a second signal means "stop now".
+    os.setpgrp()
     settings = ServerSettings.model_validate_json(settings_json)
     configure_logging(settings.log_format, settings.log_level)
     _drain_when_orphaned(os.getppid())
