@@ -7,6 +7,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 
 def test_short_bench_writes_json_and_plot(server, audio, tmp_path):
     out_json, out_png = tmp_path / "bench.json", tmp_path / "bench.png"
@@ -30,6 +32,10 @@ def test_short_bench_writes_json_and_plot(server, audio, tmp_path):
     server_stats = summary["server"]
     assert server_stats is not None and ("/metrics" in server_stats["source"] or "psutil" in server_stats["source"])
     assert server_stats["rss_mib_peak"] > 0
+    offered = summary["peak_active_streams"] * 1000.0 / summary["config"]["chunk_ms"]  # messages a second
+    expected = server_stats["cpu_percent_mean_at_full_load"] / 100.0 * 1e6 / offered
+    assert server_stats["cpu_us_per_message"] == pytest.approx(expected, rel=0.05, abs=1.0)
+    assert "server CPU per message" in proc.stdout
     assert out_png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 

@@ -212,7 +212,7 @@ def _run_bench(args, options, clips, procs: int, tolerance: float, err) -> dict:
     errors = [e for _, _, e in collected.values() if e]
     errors += [f"worker {i} exited with {w.exitcode} and sent nothing" for i, w in enumerate(workers) if i not in collected]
     return summarise(records, timelines, args.streams, args.ramp, tolerance, server,
-                     round(100.0 * gen_cpu / max(wall, 1e-9), 1), wall, interrupted, errors)
+                     round(100.0 * gen_cpu / max(wall, 1e-9), 1), wall, interrupted, errors, args.chunk_ms)
 
 
 def _print_summary(out, summary: dict) -> None:
@@ -235,6 +235,9 @@ def _print_summary(out, summary: dict) -> None:
     if server and server.get("timeline"):
         head.add_row("server CPU", f"{server['cpu_percent_mean_at_full_load']}% mean at full load, "
                      f"{server['cpu_percent_peak']}% peak (of one core)")
+        if server.get("cpu_us_per_message") is not None:
+            head.add_row("server CPU per message", f"{server['cpu_us_per_message']:g} µs per offered message"
+                         " (an underestimate if the server fell behind)")
         per = server.get("rss_kib_per_stream")
         head.add_row("server memory", f"{server['rss_mib_before']} → {server['rss_mib_peak']} MiB"
                      + (f" ({per} KiB per stream)" if per is not None else ""))

@@ -41,7 +41,7 @@ def _active_at(timeline: list[tuple[float, int]], t: float) -> int:
 def summarise(
     records: list[tuple], timelines: list[list[tuple[float, int]]], streams: int, ramp_s: float,
     tolerance_ms: float, server: ServerStats | None, generator_cpu_percent: float | None,
-    wall_s: float, interrupted: bool, worker_errors: list[str],
+    wall_s: float, interrupted: bool, worker_errors: list[str], chunk_ms: float = 100.0,
 ) -> dict:
     finished = [r for r in records if r[OUTCOME] != CUT]
     ok = [r for r in finished if r[OUTCOME] == OK]
@@ -82,7 +82,7 @@ def summarise(
         "timeline": [{"t": t, "active_streams": a} for t, a in timeline],
         "worker_errors": worker_errors,
     }
-    summary["server"] = _server_summary(server, ramp_s, summary["peak_active_streams"])
+    summary["server"] = _server_summary(server, ramp_s, summary["peak_active_streams"], 1000.0 / chunk_ms)
     return summary
 
 
@@ -109,7 +109,10 @@ def _latency_by_streams(ok: list[tuple], timeline: list[tuple[float, int]], stre
     return rows
 
 
-def _server_summary(server: ServerStats | None, ramp_s: float, peak_active: int) -> dict | None:
+def _server_summary(server: ServerStats | None, ramp_s: float, peak_active: int,
+                    messages_per_stream_s: float) -> dict | None:
+    """Server CPU and memory; CPU per audio message is the figure to size deployments with
+    (cores needed ≈ streams × messages per second × µs per message / 1e6)."""
     if server is None:
         return None
     rows = server.timeline()
@@ -118,8 +121,11 @@ def _server_summary(server: ServerStats | None, ramp_s: float, peak_active: int)
     if rows:
         idle = server.samples[0].rss_bytes / 2**20
         peak = max(r["rss_mib"] for r in rows)
+        cpu_mean = sum(r["cpu_percent"] for r in loaded) / len(loaded)
+        offered = peak_active * messages_per_stream_s  # audio messages a second at full load
         out.update(
-            cpu_percent_mean_at_full_load=round(sum(r["cpu_percent"] for r in loaded) / len(loaded), 1),
+            cpu_percent_mean_at_full_load=round(cpu_mean, 1),
+            cpu_us_per_message=round(cpu_mean / 100.0 * 1e6 / offered, 1) if offered else None,
             cpu_percent_peak=max(r["cpu_percent"] for r in rows),
             rss_mib_before=round(idle, 1),
             rss_mib_peak=peak,
