@@ -1,8 +1,7 @@
 """`firstspike serve --workers N`: N server processes behind one port.
 
-Why processes: one server runs its event loop and its model thread under one GIL, and on the 2-core
-dev box that process saturates near 400 streams while a core still idles (docs/benchmarks.md,
-server section). N processes use N cores. A stream lives in one worker from `start` to its decision,
+Why processes: one server runs its event loop and its model thread under one GIL, so it tops out near
+1.2 cores whatever the machine has (docs/benchmarks.md, server section). N processes use N cores. A stream lives in one worker from `start` to its decision,
 so workers share nothing but the metrics.
 
 How: every worker binds its own listening socket with SO_REUSEPORT on the same address, and the
@@ -50,8 +49,7 @@ def listening_socket(host: str, port: int, *, listen: bool) -> socket.socket:
     """A TCP socket bound with SO_REUSEPORT, so several processes can share the address."""
     if not hasattr(socket, "SO_REUSEPORT"):
         raise WorkersError("--workers above 1 needs SO_REUSEPORT (Linux); run one worker per container instead")
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock = socket.socket(_family(host), socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     try:
@@ -65,13 +63,16 @@ def listening_socket(host: str, port: int, *, listen: bool) -> socket.socket:
     return sock
 
 
+def _family(host: str) -> socket.AddressFamily:
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
+
+
 def _refuse_if_taken(host: str, port: int) -> None:
     """SO_REUSEPORT would let us share a port that another server already listens on (and take half its
     connections); a plain bind, as a single-process server would do, finds that out first."""
     if port == 0:
         return
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as probe:
+    with socket.socket(_family(host), socket.SOCK_STREAM) as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
