@@ -368,12 +368,13 @@ def _send_now(ws, chunk: bytes) -> bool:
     and only where this websockets version has it; otherwise (False) the caller uses `ws.send`, which
     waits for room and raises ConnectionClosed as usual.
     """
-    protocol, transport, send_data = getattr(ws, "protocol", None), getattr(ws, "transport", None), getattr(ws, "send_data", None)
+    protocol = getattr(ws, "protocol", None)
+    transport = getattr(ws, "transport", None)
+    send_data = getattr(ws, "send_data", None)
     if protocol is None or transport is None or send_data is None:
         return False
-    from websockets.protocol import State
-
-    if protocol.state is not State.OPEN or transport.get_write_buffer_size() > _WRITE_BUFFER_LIMIT:
+    # State.OPEN by name: no import on a path taken for every audio chunk.
+    if protocol.state.name != "OPEN" or transport.get_write_buffer_size() > _WRITE_BUFFER_LIMIT:
         return False
     protocol.send_binary(chunk)
     send_data()
