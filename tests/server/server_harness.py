@@ -74,14 +74,14 @@ class RunningServer:
 
 
 @contextlib.contextmanager
-def running_server(**settings):
+def running_server(uvicorn_options: dict | None = None, **settings):
     settings.setdefault("log_format", "kv")
     app = create_app(ServerSettings(**settings))
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    config = uvicorn_config(app, app.state.ctx.settings, port=port)
+    config = uvicorn_config(app, app.state.ctx.settings, port=port, **(uvicorn_options or {}))
     server = DrainingServer(config, app.state.ctx)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()

@@ -14,6 +14,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from firstspike.server.context import ServerContext
+from firstspike.server.direct_audio import DirectAudioProtocol
 from firstspike.server.settings import ServerSettings
 
 log = logging.getLogger("firstspike.server")
@@ -27,6 +28,7 @@ def uvicorn_config(app: FastAPI, settings: ServerSettings, **overrides) -> uvico
         # anything bigger is cut off by the websocket layer itself (also close code 1009).
         ws_max_size=settings.max_message_bytes + 65536,
         ws_per_message_deflate=False,  # compressing PCM costs CPU and saves little
+        ws=DirectAudioProtocol,  # binary audio straight to the stream's session (server/direct_audio.py)
         log_config=None,
         access_log=False,
         lifespan="on",

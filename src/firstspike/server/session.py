@@ -11,7 +11,7 @@ import asyncio
 import time
 from collections import deque
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
@@ -98,7 +98,9 @@ class StreamSession:
         self.events: asyncio.Queue = asyncio.Queue()
         self.started_at = time.perf_counter()
         self.last_activity = time.monotonic()
-        self.samples_written = 0
+        self.samples_accepted = 0  # model-rate samples taken from the client (written or in the backlog)
+        self._backlog: deque[np.ndarray] = deque()  # samples waiting for room in the engine's buffer
+        self.on_resume: Callable[[], None] | None = None  # called when the backlog has gone
         self.stopping = False
         self.finished = False  # a decision or failure has been queued; nothing more will be
         self.decision: Decision | None = None
@@ -109,36 +111,58 @@ class StreamSession:
         self.slot = engine.attach(self, threshold, partial_frames if partials else 0)
 
     # -- audio from the client ------------------------------------------------------------
+    def feed_nowait(self, data: bytes, received_at: float) -> bool:
+        """Decode one binary message and hand the engine what fits; the rest waits in a backlog.
+
+        Returns False while audio is waiting for room (the model is behind): the caller should stop
+        reading the socket until `on_resume` is called. Used directly from the websocket protocol.
+        """
+        return self._accept(self.audio.push(data), received_at)
+
     async def feed(self, data: bytes, received_at: float) -> None:
-        """Decode and queue one binary message; waits while the model is behind (backpressure)."""
-        samples = self.audio.push(data)
-        await self._queue(samples, received_at)
+        """`feed_nowait` for a caller that reads messages itself: waits while the model is behind."""
+        if not self.feed_nowait(data, received_at):
+            await self._wait_for_backlog()
 
     async def stop(self, received_at: float) -> None:
         """The client is done: flush the resampler, pad the last call, and let the engine drain."""
         self.stopping = True
+        await self._wait_for_backlog()
         tail = self.audio.finish()
-        pad = (-(self.samples_written + len(tail))) % self.info.samples_per_call
+        pad = (-(self.samples_accepted + len(tail))) % self.info.samples_per_call
         if pad:
             tail = np.concatenate([tail, np.zeros(pad, np.float32)])
-        await self._queue(tail, received_at)
+        if not self._accept(tail, received_at):
+            await self._wait_for_backlog()
         self.engine.flush(self.slot)
 
-    async def _queue(self, samples: np.ndarray, received_at: float) -> None:
-        if len(samples) == 0 or self.finished:
-            return
-        self._chunks.append((self.samples_written + len(samples), received_at))
-        if len(self._chunks) > 64:
-            self._forget_processed_chunks()
-        offset = 0
-        while offset < len(samples) and not self.finished:
-            written = self.engine.write(self.slot, samples[offset:] if offset else samples)
-            offset += written
-            self.samples_written += written
-            if offset < len(samples):
-                self._room.clear()
+    def _accept(self, samples: np.ndarray, received_at: float) -> bool:
+        """Note when these samples arrived (for `processing_ms`), then write them behind any backlog."""
+        if len(samples) and not self.finished:
+            self.samples_accepted += len(samples)
+            self._chunks.append((self.samples_accepted, received_at))
+            if len(self._chunks) > 64:
+                self._forget_processed_chunks()
+            self._backlog.append(samples)
+        return self._write_backlog()
+
+    def _write_backlog(self) -> bool:
+        """Write waiting audio into the engine, oldest first; False if some must still wait for room."""
+        backlog = self._backlog
+        while backlog and not self.finished:
+            samples = backlog[0]
+            written = self.engine.write(self.slot, samples)
+            if written < len(samples):
+                backlog[0] = samples[written:]
                 self.engine.request_room(self.slot)
-                await self._room.wait()
+                return False
+            backlog.popleft()
+        return True
+
+    async def _wait_for_backlog(self) -> None:
+        while self._backlog and not self.finished:
+            self._room.clear()
+            await self._room.wait()
 
     def _forget_processed_chunks(self) -> None:
         done = self.engine.frames_of(self.slot) * self.info.hop_samples
@@ -172,7 +196,10 @@ class StreamSession:
         self._decide(frames, best, float(probs[best]), early=False)
 
     def on_room(self) -> None:
-        self._room.set()
+        if self._write_backlog():
+            self._room.set()
+            if self.on_resume is not None:
+                self.on_resume()
 
     def on_model_error(self, message: str) -> None:
         self.fail(protocol.ERR_INTERNAL, f"model step failed: {message}")

@@ -20,6 +20,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from firstspike import protocol
 from firstspike.server.audio_input import AudioError, AudioFormat
 from firstspike.server.context import ServerContext
+from firstspike.server.direct_audio import DIRECT_AUDIO, DirectAudio
 from firstspike.server.engine import EngineFull
 from firstspike.server.logs import SESSION_LOGGER, format_fields
 from firstspike.server.models import frame_ms, resolve_model
@@ -82,6 +83,7 @@ class _Conversation:
         self.close_code: int | None = None
         self.error_code: str | None = None
         self.began = time.perf_counter()
+        self._direct: DirectAudio | None = None
 
     async def run(self) -> None:
         try:
@@ -186,6 +188,11 @@ class _Conversation:
     # -- streaming ---------------------------------------------------------------------------
     async def _converse(self, session: StreamSession) -> None:
         receiver = asyncio.get_running_loop().create_task(self._receive_loop(session))
+        direct: DirectAudio | None = self.ws.scope.get("extensions", {}).get(DIRECT_AUDIO)
+        if direct is not None:  # binary audio skips ASGI; text, close and disconnect still come through it
+            self._direct = direct
+            session.on_resume = direct.resume_reading
+            direct.attach(lambda data: self._on_audio(session, data))
         try:
             while True:
                 kind, payload = await session.events.get()
@@ -205,10 +212,34 @@ class _Conversation:
                     return
         finally:
             receiver.cancel()
+            if direct is not None:
+                direct.detach()
+
+    def _on_audio(self, session: StreamSession, data: bytes) -> None:
+        """One binary message from the direct path (server/direct_audio.py), in the protocol's callback."""
+        session.last_activity = time.monotonic()
+        if session.finished:
+            return
+        try:
+            self._check_audio_message(session, data)
+            if not session.feed_nowait(data, time.perf_counter()):
+                self._direct.pause_reading()  # until the engine has room: the session calls on_resume
+            session.check_length(self.settings.max_stream_seconds)
+        except AudioError as err:
+            session.fail(err.code, str(err))
+        except Exception as err:  # an exception here would reach uvicorn's data_received
+            log.exception("session %s: taking audio failed", self.id)
+            session.fail(protocol.ERR_INTERNAL, f"internal error: {type(err).__name__}")
+
+    def _check_audio_message(self, session: StreamSession, data: bytes) -> None:
+        max_bytes = self.settings.max_message_bytes
+        if len(data) > max_bytes:
+            raise AudioError(protocol.ERR_TOO_BIG, f"binary message of {len(data)} bytes exceeds {max_bytes}")
+        if session.stopping:
+            raise AudioError(protocol.ERR_PROTOCOL, "audio after the stop message")
 
     async def _receive_loop(self, session: StreamSession) -> None:
         settings = self.settings
-        max_bytes = settings.max_message_bytes
         try:
             while not session.finished:
                 message = await self.ws.receive()
@@ -218,12 +249,7 @@ class _Conversation:
                     return
                 data = message.get("bytes")
                 if data is not None:
-                    if len(data) > max_bytes:
-                        session.fail(protocol.ERR_TOO_BIG, f"binary message of {len(data)} bytes exceeds {max_bytes}")
-                        return
-                    if session.stopping:
-                        session.fail(protocol.ERR_PROTOCOL, "audio after the stop message")
-                        return
+                    self._check_audio_message(session, data)
                     await session.feed(data, time.perf_counter())
                     session.check_length(settings.max_stream_seconds)
                 elif self._is_stop(session, message.get("text") or ""):
