@@ -13,6 +13,7 @@ import logging
 import uvicorn
 from fastapi import FastAPI
 
+from firstspike.server.app import streams_first
 from firstspike.server.context import ServerContext
 from firstspike.server.direct_audio import DirectAudioProtocol
 from firstspike.server.settings import ServerSettings
@@ -35,7 +36,7 @@ def uvicorn_config(app: FastAPI, settings: ServerSettings, **overrides) -> uvico
         timeout_graceful_shutdown=5,
     )
     options.update(overrides)
-    return uvicorn.Config(app, **options)
+    return uvicorn.Config(streams_first(app), **options)
 
 
 class DrainingServer(uvicorn.Server):
