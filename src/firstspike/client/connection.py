@@ -11,6 +11,7 @@ import json
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from firstspike.protocol import (
@@ -22,6 +23,9 @@ from firstspike.protocol import (
     SCORES,
     STOP,
 )
+
+if TYPE_CHECKING:
+    from firstspike.client.send_clock import SendClock
 
 DEFAULT_URL = "ws://127.0.0.1:8000/v1/stream"
 
@@ -221,11 +225,13 @@ async def run_session(
     on_scores: Callable[[dict], None] | None = None,
     on_chunk: Callable[[bytes], None] | None = None,
     result: SessionResult | None = None,
+    clock: "SendClock | None" = None,
 ) -> SessionResult:
     """Run one session to its end and return everything that happened; never raises for server faults.
 
     `chunks` are pcm_s16le byte strings (sync or async). When they run out without a decision, the
-    client sends `stop` and waits for the non-early decision.
+    client sends `stop` and waits for the non-early decision. A `clock` paces a list of chunks from
+    one shared timer instead of one sleep per chunk (the load generator's many streams).
     """
     from websockets.asyncio.client import connect
     from websockets.exceptions import ConnectionClosed
@@ -307,24 +313,44 @@ async def run_session(
                 res.ping_rtt_ms = 1000.0 * (time.perf_counter() - pinged)
             except (asyncio.TimeoutError, ConnectionClosed):
                 pass
+
+        def record(chunk: bytes, frame: int, lag: float, sent_at: float) -> None:
+            if res.first_byte_at is None:
+                res.first_byte_at = sent_at
+            res.chunks.append(SentChunk(frame, frame + len(chunk) // bytes_per_frame, sent_at, lag))
+            if on_chunk:
+                on_chunk(chunk)
+
+        def send_if_ready(chunk: bytes, frame: int, lag: float) -> bool:
+            """For the send clock: write the chunk only if it can go out at once."""
+            sent_at = time.perf_counter()
+            if not _send_now(ws, chunk):
+                return False
+            record(chunk, frame, lag, sent_at)
+            return True
+
         pacer = _Pacer(sample_rate, paced)
         frame = 0
-        async for chunk in _aiter(chunks):
+        remaining = chunks
+        if clock is not None and paced and isinstance(chunks, list):
+            offsets = _frame_offsets(chunks, bytes_per_frame)
+            sent, pacer.t0 = await clock.play(
+                chunks, [f / sample_rate for f in offsets],
+                lambda k, lag: send_if_ready(chunks[k], offsets[k], lag),
+                finished,
+            )
+            frame, remaining = offsets[sent], chunks[sent:]  # what the clock handed back (nothing, normally)
+        async for chunk in _aiter(remaining):
             if finished.is_set():
                 return
             lag = await pacer.wait(frame)
             if finished.is_set():
                 return
-            n = len(chunk) // bytes_per_frame
             sent_at = time.perf_counter()
-            if res.first_byte_at is None:
-                res.first_byte_at = sent_at
-            res.chunks.append(SentChunk(frame, frame + n, sent_at, lag))
             if not _send_now(ws, chunk):
                 await ws.send(chunk)
-            if on_chunk:
-                on_chunk(chunk)
-            frame += n
+            record(chunk, frame, lag, sent_at)
+            frame += len(chunk) // bytes_per_frame
         if not finished.is_set():
             res.stop_sent_at = time.perf_counter()
             await ws.send(json.dumps({"type": STOP}))
@@ -400,6 +426,14 @@ def _judge(res: SessionResult) -> None:
         res.outcome = REJECTED if res.close_code not in (None, CLOSE_NORMAL) else PROTOCOL
         res.failure_key = f"close {res.close_code}"
         res.failure = f"server closed ({res.close_code} {res.close_reason or CLOSE_REASONS.get(res.close_code, '')}) without a decision"
+
+
+def _frame_offsets(chunks: list[bytes], bytes_per_frame: int) -> list[int]:
+    """Each chunk's first sample frame, plus the end of the last chunk."""
+    offsets = [0]
+    for chunk in chunks:
+        offsets.append(offsets[-1] + len(chunk) // bytes_per_frame)
+    return offsets
 
 
 async def _aiter(chunks: Iterable[bytes] | AsyncIterator[bytes]) -> AsyncIterator[bytes]:

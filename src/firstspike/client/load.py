@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass
 
 from firstspike.client.connection import OK, SessionOptions, SessionResult, run_session
+from firstspike.client.send_clock import SendClock
 
 CUT = "cut"  # a session still open when the run ended
 
@@ -81,6 +82,7 @@ async def _worker_main(plan: WorkerPlan, stop_event, counters, records, timeline
     base = 3 * plan.worker
     state = {"active": 0, "decisions": 0, "failures": 0}
     done = asyncio.Event()
+    clock = SendClock()
 
     def publish() -> None:
         counters[base] = state["active"]
@@ -97,7 +99,8 @@ async def _worker_main(plan: WorkerPlan, stop_event, counters, records, timeline
             result = SessionResult(sample_rate=rate, channels=channels)
             state["active"] += 1
             try:
-                await run_session(options, rate, channels, _chunked(pcm, rate, channels, plan.chunk_ms), paced=True, result=result)
+                await run_session(options, rate, channels, _chunked(pcm, rate, channels, plan.chunk_ms), paced=True,
+                                  result=result, clock=clock)
             except asyncio.CancelledError:
                 # Cut by the end of the run: keep how well it was keeping pace, not its outcome.
                 records.append(_record(result, slot, t0, outcome=CUT))
