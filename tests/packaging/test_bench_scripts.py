@@ -1,0 +1,23 @@
+"""The benchmark scripts that docs/benchmarks.md quotes still run (tiny sizes: a smoke test, not a measurement)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize("script, args, expect", [
+    ("pacing_wakeups.py", ["--tasks", "20", "--seconds", "0.3"], "µs CPU per wake-up"),
+    ("engine_overhead.py", ["--batch", "2", "--repeats", "2"], "through the engine"),
+    ("server_cpu_per_message.py", ["--streams", "2", "--chunks", "5", "--gap-ms", "10"], "CPU per message"),
+])
+def test_bench_script_runs(script, args, expect):
+    result = subprocess.run([sys.executable, str(REPO / "bench" / script), *args],
+                            capture_output=True, text=True, timeout=120, cwd=REPO)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert expect in result.stdout
