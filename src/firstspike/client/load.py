@@ -8,13 +8,13 @@ loop is never the bottleneck; they share only a start time, a stop flag and a fe
 from __future__ import annotations
 
 import asyncio
-import gc
 import os
 import time
 from dataclasses import dataclass
 
 from firstspike.client.connection import OK, SessionOptions, SessionResult, run_session
 from firstspike.client.send_clock import SendClock
+from firstspike.gc_tuning import calm_the_garbage_collector
 
 CUT = "cut"  # a session still open when the run ended
 
@@ -45,7 +45,7 @@ def run_worker(plan: WorkerPlan, stop_event, counters, results_queue) -> None:
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and raises stop_event
     _raise_fd_limit()
-    _calm_the_garbage_collector()
+    calm_the_garbage_collector()
     records: list[SessionRecord] = []
     timeline: list[tuple[float, int]] = []
     error = None
@@ -63,15 +63,6 @@ def _event_loop_runner():
         return uvloop.run
     except ImportError:
         return asyncio.run
-
-
-def _calm_the_garbage_collector() -> None:
-    """Full GC collections stall every stream of the process at once (the server does the same; see
-    `firstspike.server.context`): freeze what start-up made and run full collections a tenth as often."""
-    gc.collect()
-    gc.freeze()
-    young, middle, _ = gc.get_threshold()
-    gc.set_threshold(young, middle, 100)
 
 
 def _raise_fd_limit() -> None:

@@ -48,6 +48,7 @@ def run(args: argparse.Namespace) -> int:
     from firstspike.server.app import create_app
     from firstspike.server.logs import configure_logging
     from firstspike.server.models import ModelSpecError
+    from firstspike.gc_tuning import calm_the_garbage_collector
     from firstspike.server.serving import DrainingServer, uvicorn_config
     from firstspike.server.settings import ServerSettings
 
@@ -72,6 +73,7 @@ def run(args: argparse.Namespace) -> int:
         models, settings.host, settings.port, "/v1/stream", settings.max_sessions,
     )
     server = DrainingServer(uvicorn_config(app, settings), app.state.ctx)
+    calm_the_garbage_collector()
     server.run()
     return 0
 

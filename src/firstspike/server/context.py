@@ -7,7 +7,6 @@ the shutdown drain (refuse new work, give open streams a grace period, then end 
 from __future__ import annotations
 
 import asyncio
-import gc
 import hmac
 import logging
 import sys
@@ -26,24 +25,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("firstspike.server")
 
 GIL_SWITCH_INTERVAL_S = 0.0001
-FULL_COLLECTION_EVERY = 100  # middle-generation collections per full one (CPython's default: 10)
-
-
-def _calm_the_garbage_collector() -> None:
-    """Keep CPython's full collections from stalling every stream for 100 ms and more.
-
-    A full (oldest-generation) collection walks every tracked object, and the event loop and the
-    model thread both wait while it does: with 600 streams on one process, 40–170 ms at a time, which
-    was most of the server's p99 (docs/benchmarks.md, "GC pauses"). Two changes:
-    - `gc.freeze()` after start-up moves the modules, models and app (a few hundred thousand objects
-      that live as long as the process) to a permanent generation that collections skip;
-    - full collections come after 100 middle-generation ones instead of 10. Young cycles are still
-      collected as often as before, and the full collection still runs, only a tenth as often.
-    """
-    gc.collect()
-    gc.freeze()
-    young, middle, _ = gc.get_threshold()
-    gc.set_threshold(young, middle, FULL_COLLECTION_EVERY)
 
 
 class ServerContext:
@@ -81,7 +62,6 @@ class ServerContext:
         # Python work, up to ten times per tick: a convoy that adds tens of ms of latency while the
         # CPU idles. A short interval keeps handoffs prompt for a few % of switching overhead.
         sys.setswitchinterval(min(sys.getswitchinterval(), GIL_SWITCH_INTERVAL_S))
-        _calm_the_garbage_collector()
         for engine in self.engines.values():
             engine.start()
         self._sweeper = asyncio.get_running_loop().create_task(self._sweep_idle(), name="idle-sweeper")

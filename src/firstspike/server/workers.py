@@ -84,6 +84,7 @@ def run_worker(settings_json: str, index: int) -> None:
     """Entry point of one worker process (spawned, so it starts from a clean interpreter)."""
     from firstspike.server.app import create_app
     from firstspike.server.logs import configure_logging
+    from firstspike.gc_tuning import calm_the_garbage_collector
     from firstspike.server.serving import DrainingServer, uvicorn_config
 
     # Signals come from the supervisor only: a Ctrl-C sent to the terminal's whole process group would
@@ -95,7 +96,9 @@ def run_worker(settings_json: str, index: int) -> None:
     app = create_app(settings)
     sock = listening_socket(settings.host, settings.port, listen=True)  # join the port only once able to serve
     log.info("worker %d (pid %d) ready", index, os.getpid())
-    DrainingServer(uvicorn_config(app, settings), app.state.ctx).run(sockets=[sock])
+    server = DrainingServer(uvicorn_config(app, settings), app.state.ctx)
+    calm_the_garbage_collector()
+    server.run(sockets=[sock])
 
 
 def _drain_when_orphaned(parent: int) -> None:
