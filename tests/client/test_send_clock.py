@@ -68,3 +68,22 @@ def test_a_cancelled_playback_is_forgotten():
 
     sent, cancelled = asyncio.run(main())
     assert cancelled and [k for k, _ in sent] == [0]
+
+
+def test_a_failing_send_reaches_its_stream_and_spares_the_others():
+    async def main():
+        clock = SendClock(period_s=0.002)
+        sent, send = _recorder()
+
+        def broken(k: int, lag_ms: float) -> bool:
+            if k == 1:
+                raise RuntimeError("socket exploded")
+            return True
+
+        failing = asyncio.ensure_future(clock.play([b"x"] * 4, STARTS, broken, asyncio.Event()))
+        healthy = await clock.play([b"x"] * 4, STARTS, send, asyncio.Event())
+        return failing, healthy, sent
+
+    failing, (count, _), sent = asyncio.run(main())
+    assert isinstance(failing.exception(), RuntimeError)
+    assert count == 4 and [k for k, _ in sent] == [0, 1, 2, 3]

@@ -18,26 +18,25 @@ import heapq
 import itertools
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
-@dataclass(order=True)
+@dataclass
 class _Playback:
     due: float  # perf_counter at which `chunks[next]` is due
-    order: int
-    chunks: list[bytes] = field(compare=False)
-    next: int = field(compare=False)
-    t0: float = field(compare=False)  # when chunk 0 was due: chunk k is due at t0 + its first sample / rate
-    starts: list[float] = field(compare=False)  # each chunk's start offset in seconds of audio
-    send: Callable[[int, float], bool] = field(compare=False)  # (chunk index, lag ms) → sent?
-    finished: asyncio.Event = field(compare=False)
-    done: asyncio.Future = field(compare=False)
+    chunks: list[bytes]
+    next: int
+    t0: float  # when chunk 0 was due: chunk k is due at t0 + starts[k]
+    starts: list[float]  # each chunk's start offset in seconds of audio
+    send: Callable[[int, float], bool]  # (chunk index, lag ms) → sent?
+    finished: asyncio.Event
+    done: asyncio.Future
 
 
 class SendClock:
     def __init__(self, period_s: float = 0.005):
         self.period_s = period_s
-        self._heap: list[_Playback] = []
+        self._heap: list[tuple[float, int, _Playback]] = []  # (due, tie-breaker, playback)
         self._order = itertools.count()
         self._task: asyncio.Task | None = None
 
@@ -52,11 +51,10 @@ class SendClock:
         if not chunks:
             return 0, time.perf_counter()
         t0 = time.perf_counter()
-        playback = _Playback(t0, next(self._order), chunks, 0, t0, starts, send, finished,
-                             asyncio.get_running_loop().create_future())
+        playback = _Playback(t0, chunks, 0, t0, starts, send, finished, asyncio.get_running_loop().create_future())
         self._send_due(playback, t0)  # the first chunk goes now, as an unpaced loop would send it
         if not playback.done.done():
-            heapq.heappush(self._heap, playback)
+            heapq.heappush(self._heap, (playback.due, next(self._order), playback))
             if self._task is None or self._task.done():
                 self._task = asyncio.get_running_loop().create_task(self._run(), name="send-clock")
         try:
@@ -71,16 +69,21 @@ class SendClock:
         while heap:  # ends when no stream is playing; the next `play` starts it again
             await asyncio.sleep(self.period_s)
             now = time.perf_counter()
-            while heap and heap[0].due <= now:
-                playback = heapq.heappop(heap)
-                if self._send_due(playback, now) and not playback.done.done():
-                    heapq.heappush(heap, playback)
+            while heap and heap[0][0] <= now:
+                _, order, playback = heapq.heappop(heap)
+                if self._send_due(playback, now):
+                    heapq.heappush(heap, (playback.due, order, playback))
 
     def _send_due(self, playback: _Playback, now: float) -> bool:
         """Send the playback's due chunk; True if it has more to send later."""
         if playback.done.done():
             return False
-        if playback.finished.is_set() or not playback.send(playback.next, 1000.0 * (now - playback.due)):
+        try:
+            sent = not playback.finished.is_set() and playback.send(playback.next, 1000.0 * (now - playback.due))
+        except Exception as err:  # the stream's own task raises it; the clock goes on for the others
+            playback.done.set_exception(err)
+            return False
+        if not sent:
             playback.done.set_result(None)
             return False
         playback.next += 1

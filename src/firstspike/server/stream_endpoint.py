@@ -2,7 +2,8 @@
 
 Two tasks per connection: a receiver that decodes client messages into the session, and the
 handler itself, which sends whatever the session produces (scores, the decision, an error) and
-closes with the code the protocol assigns. Every way out runs through one `finally` that frees
+closes with the code the protocol assigns. Under `DirectAudioProtocol` (server/direct_audio.py),
+binary audio skips the receiver: the protocol hands it to `_on_audio` as it arrives. Every way out runs through one `finally` that frees
 the stream's slot and writes the session's log line, so no path can leak a session.
 """
 
@@ -83,7 +84,6 @@ class _Conversation:
         self.close_code: int | None = None
         self.error_code: str | None = None
         self.began = time.perf_counter()
-        self._direct: DirectAudio | None = None
 
     async def run(self) -> None:
         try:
@@ -190,9 +190,8 @@ class _Conversation:
         receiver = asyncio.get_running_loop().create_task(self._receive_loop(session))
         direct: DirectAudio | None = self.ws.scope.get("extensions", {}).get(DIRECT_AUDIO)
         if direct is not None:  # binary audio skips ASGI; text, close and disconnect still come through it
-            self._direct = direct
             session.on_resume = direct.resume_reading
-            direct.attach(lambda data: self._on_audio(session, data))
+            direct.attach(lambda data: self._on_audio(session, direct, data))
         try:
             while True:
                 kind, payload = await session.events.get()
@@ -215,7 +214,7 @@ class _Conversation:
             if direct is not None:
                 direct.detach()
 
-    def _on_audio(self, session: StreamSession, data: bytes) -> None:
+    def _on_audio(self, session: StreamSession, direct: DirectAudio, data: bytes) -> None:
         """One binary message from the direct path (server/direct_audio.py), in the protocol's callback."""
         session.last_activity = time.monotonic()
         if session.finished:
@@ -223,7 +222,7 @@ class _Conversation:
         try:
             self._check_audio_message(session, data)
             if not session.feed_nowait(data, time.perf_counter()):
-                self._direct.pause_reading()  # until the engine has room: the session calls on_resume
+                direct.pause_reading()  # until the engine has room: the session calls on_resume
             session.check_length(self.settings.max_stream_seconds)
         except AudioError as err:
             session.fail(err.code, str(err))
