@@ -53,3 +53,16 @@ done
 
 # RC against EOS epoch cost from the same weights, side by side
 "$py" -m firstspike.model.mode_benchmark runs/rc-default/best.pt --corpus "$corpus" --repeats 1
+
+# longer training: 30 epochs from scratch, one seed (docs/benchmarks.md, "Longer training")
+for mode in rc eos; do
+  extra=(); [[ $mode == rc ]] && extra=(--beta 0.01)
+  "$fs" train --corpus "$corpus" --epochs 30 --patience 6 --workers 1 --theta 0.9 --quiet --mode "$mode" "${extra[@]}" \
+      --seed 0 --out "runs/x-$mode-e30-s0" &
+done
+wait
+for theta in 0.9 0.95; do
+  "$fs" evaluate runs/x-rc-e30-s0/best.pt --corpus "$corpus" --theta "$theta" --compare runs/x-eos-e30-s0/best.pt \
+      --out "runs/x-rc-e30-s0/test-$theta.json" --quiet
+done
+"$fs" evaluate runs/x-rc-e30-s0/best.pt --corpus "$corpus" --split val --theta 0.95 --out runs/x-rc-e30-s0/val-0.95.json --quiet
