@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Every keyword-spotting figure of docs/benchmarks.md (section "training") and docs/model-report.md,
 # from scratch: the default synthetic corpus, RC and EOS over three seeds, a β sweep, the bundled model.
-# About 1 h 45 min of CPU on the 2-core development machine; runs two trainings at a time.
+# About 2 h 15 min of CPU on the 2-core development machine; runs two trainings at a time.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 fs=${FIRSTSPIKE:-.venv/bin/firstspike}
