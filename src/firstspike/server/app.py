@@ -50,11 +50,11 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
 def streams_first(app: FastAPI) -> ASGIApp:
     """The ASGI entry point uvicorn serves: `/v1/stream` upgrades go straight to the stream handler.
 
-    Through FastAPI a websocket passes about a dozen middleware and routing layers, on its way in
-    and on every message it sends or receives. For a stream that is only a few messages, but one
-    stream opens every 8 ms at 1000 concurrent 8 s streams, and the layers cost more than the
-    handler's own work. Everything else (HTTP, lifespan, other paths) goes to `app` unchanged, and
-    `app` keeps the route too, for any server that mounts it directly.
+    Through FastAPI a websocket passes about a dozen middleware and routing layers on its way in,
+    and wrappers of them on every message the handler sends or receives. At 1000 concurrent 8 s
+    streams a new stream opens every 8 ms, and the layers cost more than the handler's own set-up.
+    Everything else (HTTP, lifespan, other paths) goes to `app` unchanged, and `app` keeps the
+    route too, for any server that mounts it directly.
     """
 
     async def entry(scope: Scope, receive: Receive, send: Send) -> None:
