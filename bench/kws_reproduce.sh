@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Every keyword-spotting figure of docs/benchmarks.md (section "training") and docs/model-report.md,
 # from scratch: the default synthetic corpus, RC and EOS over three seeds, a β sweep, the bundled model.
-# About 2 h 15 min of CPU on the 2-core development machine; runs two trainings at a time.
+# About 2 h 40 min of CPU on the 2-core development machine; runs two trainings at a time.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 fs=${FIRSTSPIKE:-.venv/bin/firstspike}
@@ -54,15 +54,20 @@ done
 # RC against EOS epoch cost from the same weights, side by side
 "$py" -m firstspike.model.mode_benchmark runs/rc-default/best.pt --corpus "$corpus" --repeats 1
 
-# longer training: 30 epochs from scratch, one seed (docs/benchmarks.md, "Longer training")
-for mode in rc eos; do
-  extra=(); [[ $mode == rc ]] && extra=(--beta 0.01)
-  "$fs" train --corpus "$corpus" --epochs 30 --patience 6 --workers 1 --theta 0.9 --quiet --mode "$mode" "${extra[@]}" \
-      --seed 0 --out "runs/x-$mode-e30-s0" &
+# longer training: 30 epochs from scratch, seeds 0 and 1 (docs/benchmarks.md, "Longer training")
+for seed in 0 1; do
+  for mode in rc eos; do
+    extra=(); [[ $mode == rc ]] && extra=(--beta 0.01)
+    "$fs" train --corpus "$corpus" --epochs 30 --patience 6 --workers 1 --theta 0.9 --quiet --mode "$mode" "${extra[@]}" \
+        --seed "$seed" --out "runs/x-$mode-e30-s$seed" &
+  done
+  wait
+  for theta in 0.9 0.95; do
+    "$fs" evaluate "runs/x-rc-e30-s$seed/best.pt" --corpus "$corpus" --theta "$theta" \
+        --compare "runs/x-eos-e30-s$seed/best.pt" --out "runs/x-rc-e30-s$seed/test-$theta.json" --quiet
+    "$py" -c "import json,sys; r=json.load(open(sys.argv[1])); json.dump(r['compare'], open(sys.argv[2],'w'), indent=1)" \
+        "runs/x-rc-e30-s$seed/test-$theta.json" "runs/x-eos-e30-s$seed/test-$theta.json"
+  done
 done
-wait
-for theta in 0.9 0.95; do
-  "$fs" evaluate runs/x-rc-e30-s0/best.pt --corpus "$corpus" --theta "$theta" --compare runs/x-eos-e30-s0/best.pt \
-      --out "runs/x-rc-e30-s0/test-$theta.json" --quiet
-done
+"$py" bench/kws_seeds.py --rc runs/x-rc-e30-s{0,1}/test-0.9.json --eos runs/x-eos-e30-s{0,1}/test-0.9.json
 "$fs" evaluate runs/x-rc-e30-s0/best.pt --corpus "$corpus" --split val --theta 0.95 --out runs/x-rc-e30-s0/val-0.95.json --quiet
