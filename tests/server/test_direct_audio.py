@@ -37,19 +37,34 @@ def _late_decision(url: str, audio: bytes, chunk_bytes: int) -> dict:
 
 
 def test_stream_endpoint_takes_audio_on_the_direct_path(server, burst):
+    """Every binary message reaches the session through the protocol's callback, none through ASGI."""
+
     async def open_stream():
         async with websockets.connect(server.ws_url, compression=None) as ws:
             await ws.send(start_message(threshold=1.0))
             assert json.loads(await ws.recv())["type"] == "ready"
-            await ws.send(burst[:3200])
-            await asyncio.sleep(0.1)
             attached = [c for c in server.server.server_state.connections
                         if isinstance(c, DirectAudioProtocol) and c.on_audio is not None]
-            await ws.send(json.dumps({"type": "stop"}))
-            await ws.recv()
-            return attached
+            assert len(attached) == 1
+            protocol = attached[0]
+            taken: list[int] = []
+            on_audio = protocol.on_audio
 
-    assert len(asyncio.run(open_stream())) == 1
+            def counting(data: bytes) -> None:
+                taken.append(len(data))
+                on_audio(data)
+
+            protocol.on_audio = counting
+            for offset in range(0, 5 * 3200, 3200):
+                await ws.send(burst[offset : offset + 3200])
+            await ws.send(json.dumps({"type": "stop"}))
+            decision = json.loads(await ws.recv())
+            return taken, decision, protocol.queue.qsize()
+
+    taken, decision, queued = asyncio.run(open_stream())
+    assert taken == [3200] * 5
+    assert decision["type"] == "decision" and decision["frame"] == 50  # all 0.5 s reached the model
+    assert queued == 0
 
 
 @pytest.mark.parametrize("ws_impl", ["direct", "websockets-sansio"])
