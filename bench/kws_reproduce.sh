@@ -71,3 +71,30 @@ for seed in 0 1; do
 done
 "$py" bench/kws_seeds.py --rc runs/x-rc-e30-s{0,1}/test-0.9.json --eos runs/x-eos-e30-s{0,1}/test-0.9.json
 "$fs" evaluate runs/x-rc-e30-s0/best.pt --corpus "$corpus" --split val --theta 0.95 --out runs/x-rc-e30-s0/val-0.95.json --quiet
+
+# where the held-out accuracy is lost: the 30-epoch EOS model on its own training split
+"$fs" evaluate runs/x-eos-e30-s0/best.pt --corpus "$corpus" --split train --theta 0.9 --out runs/x-eos-e30-s0/train-0.9.json --quiet
+
+# two attempts at the unseen-voice gap, 12 epochs, seed 0, against rc-s0 / eos-s0 above
+# (docs/benchmarks.md, "Where the held-out accuracy goes, and two attempts to win it back")
+for mode in rc eos; do
+  extra=(); [[ $mode == rc ]] && extra=(--beta 0.01)
+  "$fs" train --corpus "$corpus" --mode "$mode" "${extra[@]}" --seed 0 --epochs 12 --patience 4 --workers 1 --quiet \
+      --warp 0.1 --gain-db 6 --eq-db 6 --out "runs/fa-$mode-s0" &
+done
+wait
+"$fs" evaluate runs/fa-rc-s0/best.pt --corpus "$corpus" --theta 0.9 --compare runs/fa-eos-s0/best.pt \
+    --out runs/fa-rc-s0/test-0.9.json --quiet
+# 256 hidden units instead of 128, three seeds
+for seed in 0 1 2; do
+  for mode in rc eos; do
+    extra=(); [[ $mode == rc ]] && extra=(--beta 0.01)
+    "$fs" train --corpus "$corpus" --mode "$mode" "${extra[@]}" --seed "$seed" --epochs 12 --patience 4 --workers 1 \
+        --quiet --hidden 256 --out "runs/h256-$mode-s$seed" &
+  done
+  wait
+  for theta in 0.9 0.95; do
+    "$fs" evaluate "runs/h256-rc-s$seed/best.pt" --corpus "$corpus" --theta "$theta" \
+        --compare "runs/h256-eos-s$seed/best.pt" --out "runs/h256-rc-s$seed/test-$theta.json" --quiet
+  done
+done

@@ -45,6 +45,18 @@ def test_resume_continues(runs, tiny_train_corpus):
     assert epochs == [1, 2, 3]
 
 
+def test_feature_augmentation_trains_and_is_recorded(tiny_train_corpus, tmp_path):
+    """The opt-in speaker warp and channel EQ change what the model learns, and the run says they were on."""
+    common = ["train", "--corpus", str(tiny_train_corpus), "--epochs", "1", "--theta", "0.5", *SMALL]
+    assert main([*common, "--out", str(tmp_path / "plain")]) == 0
+    assert main([*common, "--out", str(tmp_path / "warped"), "--warp", "0.1", "--gain-db", "6", "--eq-db", "6"]) == 0
+    config = json.loads((tmp_path / "warped" / "config.json").read_text())["train"]
+    assert (config["warp"], config["gain_db"], config["eq_db"]) == (0.1, 6.0, 6.0)
+    plain = [json.loads(l) for l in (tmp_path / "plain" / "metrics.jsonl").read_text().splitlines()]
+    warped = [json.loads(l) for l in (tmp_path / "warped" / "metrics.jsonl").read_text().splitlines()]
+    assert plain[0]["train_loss"] != warped[0]["train_loss"]
+
+
 def test_refuses_to_overwrite_a_run(runs, tiny_train_corpus, capsys):
     assert main(["train", "--corpus", str(tiny_train_corpus), "--out", str(runs / "eos"), *SMALL]) == 2
     assert "already holds a run" in capsys.readouterr().err

@@ -52,17 +52,22 @@ class FeatureSet:
         out = np.zeros((len(indices), int(lengths.max()), self.feats.shape[1]), dtype=np.float32)
         for row, i in enumerate(indices):
             out[row, : lengths[row]] = self.sequence(i)
-        feats = torch.from_numpy(out)
+        feats, lengths = torch.from_numpy(out), torch.from_numpy(lengths).long()
         if mean is not None:
-            feats = (feats - mean) / std
-            pad = torch.arange(feats.shape[1])[None, :] >= torch.from_numpy(lengths)[:, None]
-            feats[pad] = 0.0
-        return feats, torch.from_numpy(lengths).long()
+            feats = normalise(feats, lengths, mean, std)
+        return feats, lengths
 
     def normalisation(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-band mean and std over every frame of the split."""
         feats = torch.from_numpy(self.feats).double()
         return feats.mean(0).float(), feats.std(0).float()
+
+
+def normalise(feats: torch.Tensor, lengths: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
+    """Per-band standardisation of a padded batch [B, T, F]; the padding stays exactly zero."""
+    feats = (feats - mean) / std
+    feats[torch.arange(feats.shape[1])[None, :] >= lengths[:, None]] = 0.0
+    return feats
 
 
 def ms_to_frame(ms: float | None, sample_rate: int, hop: int) -> int | None:

@@ -20,7 +20,7 @@ from torch import nn
 LOG_FLOOR = 1e-6
 
 
-def _hz_to_mel(hz: np.ndarray) -> np.ndarray:
+def hz_to_mel(hz: np.ndarray) -> np.ndarray:
     return 2595.0 * np.log10(1.0 + hz / 700.0)
 
 
@@ -28,12 +28,17 @@ def _mel_to_hz(mel: np.ndarray) -> np.ndarray:
     return 700.0 * (10.0 ** (mel / 2595.0) - 1.0)
 
 
+def mel_edges(sample_rate: int, n_mels: int, f_min: float = 20.0, f_max: float | None = None) -> np.ndarray:
+    """The n_mels + 2 corner frequencies (Hz) of the filters, evenly spaced in mel; band j peaks at edge j + 1."""
+    f_max = sample_rate / 2 if f_max is None else f_max
+    return _mel_to_hz(np.linspace(hz_to_mel(np.array(f_min)), hz_to_mel(np.array(f_max)), n_mels + 2))
+
+
 def mel_filterbank(sample_rate: int, n_fft: int, n_mels: int, f_min: float = 20.0, f_max: float | None = None) -> np.ndarray:
     """Triangular HTK-mel filters, shape [n_fft // 2 + 1, n_mels]."""
-    f_max = sample_rate / 2 if f_max is None else f_max
     n_bins = n_fft // 2 + 1
     bin_hz = np.linspace(0.0, sample_rate / 2, n_bins)
-    edges = _mel_to_hz(np.linspace(_hz_to_mel(np.array(f_min)), _hz_to_mel(np.array(f_max)), n_mels + 2))
+    edges = mel_edges(sample_rate, n_mels, f_min, f_max)
     lower, centre, upper = edges[:-2], edges[1:-1], edges[2:]
     rising = (bin_hz[:, None] - lower[None, :]) / (centre - lower)[None, :]
     falling = (upper[None, :] - bin_hz[:, None]) / (upper - centre)[None, :]
@@ -66,6 +71,11 @@ class LogMelFrontend(nn.Module):
         # Stacking the filterbank twice folds "re^2 + im^2" into the mel MatMul.
         self.register_buffer("dft_basis", torch.tensor(basis, dtype=torch.float32), persistent=False)
         self.register_buffer("mel_basis", torch.tensor(np.concatenate([mel, mel], axis=0), dtype=torch.float32), persistent=False)
+
+    @property
+    def band_centres_hz(self) -> np.ndarray:
+        """Where each mel band peaks: what a frequency warp of the features needs to know."""
+        return mel_edges(self.sample_rate, self.n_mels)[1:-1]
 
     @property
     def overlap_size(self) -> int:

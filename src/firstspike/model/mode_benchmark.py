@@ -21,9 +21,10 @@ import numpy as np
 import torch
 
 from firstspike.model.checkpoint import load_checkpoint
+from firstspike.model.feature_augment import spec_augment
 from firstspike.model.features import default_cache_dir, load_features
 from firstspike.model.rank_coding import rc_loss
-from firstspike.model.train import SpikeRunner, bucketed_batches, spec_augment, time_dependent_targets
+from firstspike.model.train import SpikeRunner, bucketed_batches, time_dependent_targets
 
 
 def one_epoch(model, data, theta: float, beta: float, batch_size: int, chunk: int, seed: int) -> dict:

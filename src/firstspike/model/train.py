@@ -29,7 +29,8 @@ from tqdm import tqdm
 
 from firstspike.model.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
 from firstspike.model.classifier import KeywordSpotter, ModelConfig, SequenceClassifier
-from firstspike.model.features import FeatureSet, default_cache_dir, load_features
+from firstspike.model.feature_augment import FeatureAugment, spec_augment
+from firstspike.model.features import FeatureSet, default_cache_dir, load_features, normalise
 from firstspike.model.inference import decide, sequence_probabilities
 from firstspike.model.rank_coding import forward_until_spike, rc_loss
 
@@ -59,6 +60,9 @@ class TrainConfig:
     weight_decay: float = 1e-4
     grad_clip: float = 1.0
     specaugment: bool = True
+    warp: float = 0.0
+    gain_db: float = 0.0
+    eq_db: float = 0.0
     cache_dir: str | None = None
     progress: bool = True
 
@@ -113,7 +117,7 @@ def _all_sum(values: list[float], d: Dist) -> list[float]:
     return t.tolist()
 
 
-# -- batching and augmentation -----------------------------------------------------------------
+# -- batching ----------------------------------------------------------------------------------
 def bucketed_batches(indices: np.ndarray, lengths: np.ndarray, batch_size: int, rng: np.random.Generator) -> list[np.ndarray]:
     """Batches of similar length (clips ≈ 100 frames and streams ≈ 300–1000 don't mix), in random order.
 
@@ -124,23 +128,6 @@ def bucketed_batches(indices: np.ndarray, lengths: np.ndarray, batch_size: int, 
     batches = [order[i: i + batch_size] for i in range(0, len(order), batch_size)]
     rng.shuffle(batches)
     return batches
-
-
-def spec_augment(feats: torch.Tensor, lengths: torch.Tensor, gen: torch.Generator, time_masks: int = 2,
-                 max_time: int = 10, freq_masks: int = 2, max_freq: int = 6) -> torch.Tensor:
-    """SpecAugment on normalised features: zero (= the mean) random time and frequency bands."""
-    feats = feats.clone()
-    batch, steps, bands = feats.shape
-    for b in range(batch):
-        for _ in range(freq_masks):
-            width = int(torch.randint(0, max_freq + 1, (1,), generator=gen))
-            start = int(torch.randint(0, bands - width + 1, (1,), generator=gen))
-            feats[b, :, start: start + width] = 0.0
-        for _ in range(time_masks):
-            width = min(int(torch.randint(0, max_time + 1, (1,), generator=gen)), int(lengths[b]) // 5)
-            start = int(torch.randint(0, max(1, int(lengths[b]) - width + 1), (1,), generator=gen))
-            feats[b, start: start + width] = 0.0
-    return feats
 
 
 def warmup_cosine(total_steps: int, warmup: float = 0.05, floor: float = 0.02):
@@ -272,6 +259,8 @@ def _train(cfg: TrainConfig, d: Dist, device: torch.device) -> dict:
     sampler = torch.utils.data.DistributedSampler(range(len(train_set)), num_replicas=d.world, rank=d.rank,
                                                   shuffle=True, seed=cfg.seed)
     select_key = "val_acc_first_spike" if cfg.mode == "rc" else "val_acc_end"
+    augment = FeatureAugment(warp=cfg.warp, gain_db=cfg.gain_db, eq_db=cfg.eq_db)
+    centres = model.frontend.band_centres_hz
     history: list[dict] = []
     epoch = start_epoch
     for epoch in range(start_epoch, cfg.epochs):
@@ -285,7 +274,8 @@ def _train(cfg: TrainConfig, d: Dist, device: torch.device) -> dict:
         totals = np.zeros(6)  # loss*n, n, frames computed, frames available, sum rel t, spiked
         bar = tqdm(batches, desc=f"{cfg.mode} epoch {epoch + 1}/{cfg.epochs}", unit="batch", disable=not show, leave=False)
         for idx in bar:
-            feats, lengths = train_set.batch(idx, mean.cpu(), std.cpu())
+            feats, lengths = train_set.batch(idx)
+            feats = normalise(augment.augment_raw(feats, centres, gen), lengths, mean.cpu(), std.cpu())
             if cfg.specaugment:
                 feats = spec_augment(feats, lengths, gen)
             feats, lengths = feats.to(device), lengths.to(device)

@@ -25,6 +25,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-train-clips", type=int, default=None, help="train on a seeded random subset")
     parser.add_argument("--chunk", type=int, default=8, help="LSTM steps between compactions of the batch")
     parser.add_argument("--no-specaugment", action="store_true", help="train without time/frequency masks")
+    parser.add_argument("--warp", type=float, default=0.0,
+                        help="vocal-tract-length warp of the features, α in [1 - W, 1 + W] per sequence and epoch (0: off)")
+    parser.add_argument("--gain-db", type=float, default=0.0, help="random gain per sequence and epoch, ±dB (0: off)")
+    parser.add_argument("--eq-db", type=float, default=0.0,
+                        help="random smooth EQ across the mel bands per sequence and epoch, ±dB per term (0: off)")
     parser.add_argument("--cache-dir", default=None, help="feature cache (default: CORPUS/.firstspike-cache)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
@@ -48,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
             batch_size=args.batch_size, lr=args.lr, hidden=args.hidden, layers=args.layers, theta=args.theta,
             beta=args.beta, seed=args.seed, patience=args.patience, device=args.device, workers=args.workers,
             resume=args.resume, max_train_clips=args.max_train_clips, chunk=args.chunk,
-            specaugment=not args.no_specaugment, cache_dir=args.cache_dir, progress=not args.quiet,
+            specaugment=not args.no_specaugment, warp=args.warp, gain_db=args.gain_db, eq_db=args.eq_db, cache_dir=args.cache_dir, progress=not args.quiet,
         )
     except ValueError as err:
         print(f"firstspike train: {err}", file=sys.stderr)
