@@ -98,3 +98,12 @@ for seed in 0 1 2; do
         --compare "runs/h256-eos-s$seed/best.pt" --out "runs/h256-rc-s$seed/test-$theta.json" --quiet
   done
 done
+# two layers of 128 units, seed 0 (the same section)
+for mode in rc eos; do
+  extra=(); [[ $mode == rc ]] && extra=(--beta 0.01)
+  "$fs" train --corpus "$corpus" --mode "$mode" "${extra[@]}" --seed 0 --epochs 12 --patience 4 --workers 1 --quiet \
+      --layers 2 --out "runs/l2-$mode-s0" &
+done
+wait
+"$fs" evaluate runs/l2-rc-s0/best.pt --corpus "$corpus" --theta 0.9 --compare runs/l2-eos-s0/best.pt \
+    --out runs/l2-rc-s0/test-0.9.json --quiet

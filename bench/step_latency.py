@@ -140,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
                     qpath = Path(tmp) / "fused-int8.onnx"
                     quantize_dynamic_int8(path, qpath)
                     graphs.append(("onnxruntime fused int8", qpath))
-        graphs += [(f"onnxruntime {path.name} (file)", path) for path in args.onnx]
+        graphs += [(f"onnxruntime {path.parent.name}/{path.name} (file)", path) for path in args.onnx]
         for batch in args.batches:
             calls, hops = {"eager PyTorch step": torch_call(model, batch)}, {"eager PyTorch step": 1}
             for name, path in graphs:
