@@ -57,6 +57,11 @@ def test_feature_augmentation_trains_and_is_recorded(tiny_train_corpus, tmp_path
     assert plain[0]["train_loss"] != warped[0]["train_loss"]
 
 
+def test_impossible_warp_is_a_clear_error(tiny_train_corpus, tmp_path, capsys):
+    assert main(["train", "--corpus", str(tiny_train_corpus), "--out", str(tmp_path / "r"), "--warp", "1", *SMALL]) == 2
+    assert "0 <= warp < 0.5" in capsys.readouterr().err
+
+
 def test_refuses_to_overwrite_a_run(runs, tiny_train_corpus, capsys):
     assert main(["train", "--corpus", str(tiny_train_corpus), "--out", str(runs / "eos"), *SMALL]) == 2
     assert "already holds a run" in capsys.readouterr().err

@@ -47,16 +47,17 @@ class FeatureAugment:
 def warp_speakers(feats: torch.Tensor, alpha: torch.Tensor, centres_hz: np.ndarray) -> torch.Tensor:
     """Scale each sequence's frequency axis by its α: band j takes the energy found at centre_j / α.
 
-    The source frequency falls between two bands; interpolating linearly in the log domain there is
-    exact for a spectrum that is smooth across neighbouring bands. Sources past either end take the
-    edge band.
+    The source frequency falls between two bands, whose log energies are interpolated linearly: a fair
+    approximation where the spectrum changes little from one band to the next. Sources past either
+    end take the edge band.
     """
-    centres_mel = torch.as_tensor(hz_to_mel(centres_hz), dtype=torch.float32)
-    step = centres_mel[1] - centres_mel[0]  # the centres are evenly spaced in mel
-    source_hz = torch.as_tensor(centres_hz, dtype=torch.float32)[None, :] / alpha[:, None]  # [B, F]
-    position = (2595.0 * torch.log10(1.0 + source_hz / 700.0) - centres_mel[0]) / step
-    position = position.clamp(0.0, feats.shape[-1] - 1.0)
-    below = position.floor().long().clamp(max=feats.shape[-1] - 2)
+    bands = feats.shape[-1]
+    centres_mel = hz_to_mel(centres_hz)
+    source_mel = hz_to_mel(centres_hz[None, :] / alpha.double().numpy()[:, None])  # [B, F]
+    # The centres are evenly spaced in mel, so a mel value maps linearly to a fractional band index.
+    position = torch.from_numpy((source_mel - centres_mel[0]) / (centres_mel[1] - centres_mel[0])).float()
+    position = position.clamp(0.0, bands - 1.0)
+    below = position.floor().long().clamp(max=bands - 2)
     weight = (position - below).unsqueeze(1)  # [B, 1, F]
     index = below.unsqueeze(1).expand(-1, feats.shape[1], -1)  # [B, T, F]
     low = feats.gather(2, index)

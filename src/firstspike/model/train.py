@@ -76,6 +76,9 @@ class TrainConfig:
                 raise ValueError(f"{name} must be at least 1")
         if self.lr <= 0 or self.beta < 0 or self.patience < 1:
             raise ValueError("need lr > 0, beta >= 0 and patience >= 1")
+        if not 0.0 <= self.warp < 0.5 or self.gain_db < 0 or self.eq_db < 0:
+            raise ValueError(f"need 0 <= warp < 0.5, gain_db >= 0 and eq_db >= 0, got warp={self.warp}, "
+                             f"gain_db={self.gain_db}, eq_db={self.eq_db}")
 
 
 # -- distributed plumbing ----------------------------------------------------------------------
