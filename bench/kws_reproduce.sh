@@ -98,12 +98,18 @@ for seed in 0 1 2; do
         --compare "runs/h256-eos-s$seed/best.pt" --out "runs/h256-rc-s$seed/test-$theta.json" --quiet
   done
 done
-# two layers of 128 units, seed 0 (the same section)
-for mode in rc eos; do
-  extra=(); [[ $mode == rc ]] && extra=(--beta 0.01)
-  "$fs" train --corpus "$corpus" --mode "$mode" "${extra[@]}" --seed 0 --epochs 12 --patience 4 --workers 1 --quiet \
-      --layers 2 --out "runs/l2-$mode-s0" &
+# two layers of 128 units, and one of 192, seed 0 (the same section); then every size's step cost
+for size in "l2:--layers 2" "h192:--hidden 192"; do
+  name=${size%%:*}; read -ra shape <<< "${size#*:}"
+  for mode in rc eos; do
+    extra=(); [[ $mode == rc ]] && extra=(--beta 0.01)
+    "$fs" train --corpus "$corpus" --mode "$mode" "${extra[@]}" --seed 0 --epochs 12 --patience 4 --workers 1 --quiet \
+        "${shape[@]}" --out "runs/$name-$mode-s0" &
+  done
+  wait
+  "$fs" evaluate "runs/$name-rc-s0/best.pt" --corpus "$corpus" --theta 0.9 --compare "runs/$name-eos-s0/best.pt" \
+      --out "runs/$name-rc-s0/test-0.9.json" --quiet
 done
-wait
-"$fs" evaluate runs/l2-rc-s0/best.pt --corpus "$corpus" --theta 0.9 --compare runs/l2-eos-s0/best.pt \
-    --out runs/l2-rc-s0/test-0.9.json --quiet
+for name in h192 h256 l2; do "$fs" export "runs/$name-rc-s0/best.pt" -o "runs/$name-rc-s0/model.onnx"; done
+"$py" bench/step_latency.py --checkpoint models/default/checkpoint.pt --variants fused --steps 3000 \
+    --onnx runs/h192-rc-s0/model.onnx runs/h256-rc-s0/model.onnx runs/l2-rc-s0/model.onnx
