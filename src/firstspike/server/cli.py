@@ -45,10 +45,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
+    from firstspike.gc_tuning import calm_the_garbage_collector
     from firstspike.server.app import create_app
     from firstspike.server.logs import configure_logging
     from firstspike.server.models import ModelSpecError
-    from firstspike.gc_tuning import calm_the_garbage_collector
     from firstspike.server.serving import DrainingServer, uvicorn_config
     from firstspike.server.settings import ServerSettings
 

@@ -3,8 +3,9 @@
 Two tasks per connection: a receiver that decodes client messages into the session, and the
 handler itself, which sends whatever the session produces (scores, the decision, an error) and
 closes with the code the protocol assigns. Under `DirectAudioProtocol` (server/direct_audio.py),
-binary audio skips the receiver: the protocol hands it to `_on_audio` as it arrives. Every way out runs through one `finally` that frees
-the stream's slot and writes the session's log line, so no path can leak a session.
+binary audio skips the receiver: the protocol hands it to `_on_audio` as it arrives. Every way out
+runs through one `finally` that frees the stream's slot and writes the session's log line, so no
+path can leak a session.
 """
 
 from __future__ import annotations

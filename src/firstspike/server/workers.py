@@ -82,9 +82,9 @@ def _refuse_if_taken(host: str, port: int) -> None:
 
 def run_worker(settings_json: str, index: int) -> None:
     """Entry point of one worker process (spawned, so it starts from a clean interpreter)."""
+    from firstspike.gc_tuning import calm_the_garbage_collector
     from firstspike.server.app import create_app
     from firstspike.server.logs import configure_logging
-    from firstspike.gc_tuning import calm_the_garbage_collector
     from firstspike.server.serving import DrainingServer, uvicorn_config
 
     # Signals come from the supervisor only: a Ctrl-C sent to the terminal's whole process group would
