@@ -3,8 +3,10 @@
 Usage:
     python bench/beta_sweep.py runs/beta-*/test.json --plot docs/img/beta-sweep.png [--markdown OUT.md]
 
-Each input is a `firstspike evaluate` report of an `rc` checkpoint; β is read from its train summary.
-The θ sweep of each report is drawn too (thin lines), so both knobs show on one chart.
+Each input is a `firstspike evaluate` report of an `rc` checkpoint; β and where its entropy was read
+(`--entropy spike|mean`; runs from before that option read it at the spike) come from its train
+summary. Each reading gets its own line; the θ sweep of each report is drawn too (thin lines), so both
+knobs show on one chart.
 """
 
 from __future__ import annotations
@@ -14,19 +16,32 @@ import json
 from pathlib import Path
 
 
+READINGS = ("spike", "mean")
+
+
+def entropy_reading(report: dict) -> str:
+    """'spike', 'mean', or '-' for β = 0, where there is no entropy term and the run starts both lines."""
+    if report["train_summary"]["beta"] == 0:
+        return "-"
+    return report["train_summary"].get("entropy", "spike")
+
+
 def load(paths: list[str]) -> list[dict]:
     reports = [json.loads(Path(p).read_text()) for p in paths]
-    return sorted(reports, key=lambda r: r["train_summary"]["beta"])
+    order = {"-": 0, **{reading: i + 1 for i, reading in enumerate(READINGS)}}
+    return sorted(reports, key=lambda r: (order[entropy_reading(r)], r["train_summary"]["beta"]))
 
 
 def table(reports: list[dict]) -> str:
-    rows = ["| β | keyword accuracy (first spike) | mean keyword decision (ms) | keyword clips spiked | false fires `_unknown_` |",
-            "|---|---|---|---|---|"]
+    rows = ["| entropy read | β | keyword accuracy (first spike) | mean keyword decision (ms) | keyword clips spiked "
+            "| median decision − word end (ms, spiked) | false fires `_unknown_` | long streams: accuracy / false fire before the keyword |",
+            "|---|---|---|---|---|---|---|---|"]
     for r in reports:
         at_theta = next(p for p in r["theta_sweep"] if p["theta"] == r["theta"])
-        rows.append(f"| {r['train_summary']['beta']:g} | {r['keyword_accuracy']:.3f} | "
+        rows.append(f"| {entropy_reading(r)} | {r['train_summary']['beta']:g} | {r['keyword_accuracy']:.3f} | "
                     f"{at_theta['keyword_decision_ms_mean']:.0f} | {r['keyword_spiked_share']:.3f} | "
-                    f"{r['false_fires']['_unknown_']['rate']:.3f} |")
+                    f"{r['decision_minus_offset_ms']['median']:+.0f} | {r['false_fires']['_unknown_']['rate']:.3f} | "
+                    f"{r['stream']['accuracy']:.3f} / {r['stream']['false_fire_before_onset']:.3f} |")
     return "\n".join(rows)
 
 
@@ -37,17 +52,22 @@ def plot(reports: list[dict], path: str) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6.4, 4.4), dpi=120)
-    xs, ys = [], []
-    for r in reports:
-        sweep = [p for p in r["theta_sweep"] if p["keyword_decision_ms_mean"] is not None]
-        ax.plot([p["keyword_decision_ms_mean"] for p in sweep], [p["keyword_accuracy"] for p in sweep],
-                lw=0.8, alpha=0.5)
-        at_theta = next(p for p in sweep if p["theta"] == r["theta"])
-        xs.append(at_theta["keyword_decision_ms_mean"])
-        ys.append(r["keyword_accuracy"])
-        ax.annotate(f"β={r['train_summary']['beta']:g}", (xs[-1], ys[-1]), textcoords="offset points",
-                    xytext=(4, 4), fontsize=8)
-    ax.plot(xs, ys, "ko-", label=f"β sweep at θ={reports[0]['theta']:g}")
+    for reading, style in zip(READINGS, ("ko-", "bs--")):
+        group = [r for r in reports if entropy_reading(r) in ("-", reading)]
+        if not group:
+            continue
+        xs, ys = [], []
+        for r in group:
+            sweep = [p for p in r["theta_sweep"] if p["keyword_decision_ms_mean"] is not None]
+            ax.plot([p["keyword_decision_ms_mean"] for p in sweep], [p["keyword_accuracy"] for p in sweep],
+                    style[0], lw=0.6, alpha=0.3)
+            at_theta = next(p for p in sweep if p["theta"] == r["theta"])
+            xs.append(at_theta["keyword_decision_ms_mean"])
+            ys.append(r["keyword_accuracy"])
+            ax.annotate(f"β={r['train_summary']['beta']:g}", (xs[-1], ys[-1]), textcoords="offset points",
+                        xytext=(4, 4), fontsize=7, color=style[0])
+        where = "at t*" if reading == "spike" else "averaged over steps ≤ t*"
+        ax.plot(xs, ys, style, label=f"β sweep, entropy {where} (θ={group[0]['theta']:g})")
     ax.set_xlabel("mean decision time on single-word keyword clips (ms of audio)")
     ax.set_ylabel("keyword accuracy at first spike")
     ax.set_title("Entropy reward β: speed/accuracy trade-off (thin: θ sweeps)")

@@ -37,6 +37,13 @@ for beta in 0 0.05 0.2 0.5; do
       --theta 0.9 --resume --out "runs/beta-$beta" --quiet
   "$fs" evaluate "runs/beta-$beta/last.pt" --corpus "$corpus" --out "runs/beta-$beta/test.json" --quiet
 done
+# the same with the entropy averaged over the steps up to t* (`--entropy mean`) instead of read at t*
+for beta in 0.05 0.2 0.5 1.0; do
+  cp -r runs/rc-s0 "runs/beta-mean-$beta"
+  "$fs" train --corpus "$corpus" --mode rc --beta "$beta" --entropy mean --seed 0 --epochs 15 --patience 15 \
+      --workers 1 --theta 0.9 --resume --out "runs/beta-mean-$beta" --quiet
+  "$fs" evaluate "runs/beta-mean-$beta/last.pt" --corpus "$corpus" --out "runs/beta-mean-$beta/test.json" --quiet
+done
 "$py" bench/beta_sweep.py runs/beta-*/test.json --plot docs/img/beta-sweep.png
 
 # the bundled default model: rc-s0 resumed to 30 epochs (a warm restart of the cosine schedule)

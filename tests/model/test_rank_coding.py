@@ -77,6 +77,30 @@ def test_compacting_forward_matches_reference(chunk):
     assert int((ref_t + 1).sum()) <= res.frames_computed < int(lengths.sum())
 
 
+@pytest.mark.parametrize("chunk", [1, 5, 8])
+def test_step_averaged_entropy_matches_reference(chunk):
+    """`mean_entropy` is the entropy averaged over steps 0..t*, however the chunks fall, with its gradient."""
+    clf, feats, lengths = _setup(3)
+    with torch.no_grad():
+        probs = torch.softmax(clf(feats)[0], -1)[..., :2].amax(-1)
+    theta = float(probs.median())
+    ref_logits, ref_t, ref_spiked = _reference(clf, feats, lengths, theta)
+    assert 0 < ref_spiked.sum() < len(ref_spiked)
+    all_logits, _ = clf(feats)
+    upto = torch.arange(feats.shape[1])[None, :] <= ref_t[:, None]
+    ref_mean = (output_entropy(all_logits) * upto).sum(1) / (ref_t + 1)
+    targets = torch.randint(0, 3, (12,))
+    ref_grads = torch.autograd.grad(rc_loss(ref_logits, targets, 0.3, entropy=ref_mean), list(clf.parameters()))
+
+    res = forward_until_spike(clf, feats, lengths, MASK, theta, chunk=chunk, step_entropy=True)
+    torch.testing.assert_close(res.mean_entropy, ref_mean, atol=1e-5, rtol=1e-5)
+    grads = torch.autograd.grad(rc_loss(res.logits_at_t, targets, 0.3, entropy=res.mean_entropy),
+                                list(clf.parameters()))
+    for g, r in zip(grads, ref_grads):
+        torch.testing.assert_close(g, r, atol=1e-5, rtol=1e-4)
+    assert forward_until_spike(clf, feats, lengths, MASK, theta, chunk=chunk).mean_entropy is None
+
+
 def test_eos_forward_runs_each_sequence_to_its_end():
     clf, feats, lengths = _setup(1)
     res = forward_until_spike(clf, feats, lengths, MASK, math.inf, chunk=8)

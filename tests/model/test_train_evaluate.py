@@ -57,6 +57,17 @@ def test_feature_augmentation_trains_and_is_recorded(tiny_train_corpus, tmp_path
     assert plain[0]["train_loss"] != warped[0]["train_loss"]
 
 
+def test_step_averaged_entropy_trains_and_is_recorded(tiny_train_corpus, tmp_path):
+    """`--entropy mean` reads β's entropy over every step up to t*, a different loss from the t* reading."""
+    common = ["train", "--corpus", str(tiny_train_corpus), "--epochs", "1", "--theta", "0.5", "--beta", "0.5", *SMALL]
+    assert main([*common, "--out", str(tmp_path / "spike")]) == 0
+    assert main([*common, "--out", str(tmp_path / "mean"), "--entropy", "mean"]) == 0
+    assert json.loads((tmp_path / "mean" / "config.json").read_text())["summary"]["entropy"] == "mean"
+    spike, mean = ([json.loads(l) for l in (tmp_path / run / "metrics.jsonl").read_text().splitlines()]
+                   for run in ("spike", "mean"))
+    assert spike[0]["train_loss"] != mean[0]["train_loss"]
+
+
 def test_impossible_warp_is_a_clear_error(tiny_train_corpus, tmp_path, capsys):
     assert main(["train", "--corpus", str(tiny_train_corpus), "--out", str(tmp_path / "r"), "--warp", "1", *SMALL]) == 2
     assert "0 <= warp < 0.5" in capsys.readouterr().err

@@ -5,9 +5,12 @@ Model-agnostic API, shared by keyword-spotting training and the paper-reproducti
 - `first_spike(probs, firing_mask, theta, lengths)` → (t_star, spiked): the decision rule. A sequence
   spikes at the first step where its highest firing-class score reaches θ; one that never does is
   decided at its last valid step (spiked=False).
-- `rc_loss(logits_at_t, targets, beta, head)` → cross-entropy at t* minus β × output entropy at t*
-  (a larger β rewards less confident early outputs, hence later and more accurate spikes).
-- `forward_until_spike(classifier, feats, lengths, firing_mask, theta, chunk, head)` → `SpikeResult`:
+- `rc_loss(logits_at_t, targets, beta, head, entropy=None)` → cross-entropy at t* minus β × output
+  entropy (a larger β rewards less confident early outputs, hence later and more accurate spikes). The
+  entropy is taken at t*, or, when `entropy` is given, is that per-sequence value: the paper leaves open
+  whether it is read at t* or averaged over the steps up to t*, so both are offered (`ENTROPY_READINGS`).
+- `forward_until_spike(classifier, feats, lengths, firing_mask, theta, chunk, head, step_entropy)` →
+  `SpikeResult`:
   runs a `SequenceClassifier` chunk by chunk and drops every sequence from the batch as soon as it has
   spiked or ended, so the forward compute really shrinks and backprop only reaches steps up to t* (plus
   at most the rest of t*'s chunk, which carries no gradient). θ = inf gives the end-of-sequence (EOS)
@@ -25,6 +28,8 @@ import torch
 import torch.nn.functional as F
 
 from firstspike.model.classifier import SequenceClassifier, scores
+
+ENTROPY_READINGS = ("spike", "mean")  # entropy at t*, or its mean over steps 0..t*
 
 
 def _check_mask(firing_mask: torch.Tensor, n_classes: int) -> torch.Tensor:
@@ -67,8 +72,13 @@ def output_entropy(logits: torch.Tensor, head: str = "softmax") -> torch.Tensor:
     return -(p * F.logsigmoid(logits) + (1 - p) * F.logsigmoid(-logits)).sum(dim=-1)
 
 
-def rc_loss(logits_at_t: torch.Tensor, targets: torch.Tensor, beta: float, head: str = "softmax") -> torch.Tensor:
-    """Mean over the batch of cross-entropy at t* minus β × entropy of the outputs at t*."""
+def rc_loss(logits_at_t: torch.Tensor, targets: torch.Tensor, beta: float, head: str = "softmax",
+            entropy: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean over the batch of cross-entropy at t* minus β × entropy.
+
+    The entropy is that of the outputs at t*, unless `entropy` [B] (e.g. `SpikeResult.mean_entropy`,
+    differentiable) is given.
+    """
     if head == "softmax":
         ce = F.cross_entropy(logits_at_t, targets)
     elif head == "sigmoid":
@@ -78,7 +88,9 @@ def rc_loss(logits_at_t: torch.Tensor, targets: torch.Tensor, beta: float, head:
         raise ValueError(f"unknown head {head!r}")
     if beta == 0:
         return ce
-    return ce - beta * output_entropy(logits_at_t, head).mean()
+    if entropy is None:
+        entropy = output_entropy(logits_at_t, head)
+    return ce - beta * entropy.mean()
 
 
 @dataclass
@@ -87,15 +99,17 @@ class SpikeResult:
     t_star: torch.Tensor  # [B] long
     spiked: torch.Tensor  # [B] bool
     frames_computed: int  # frames actually pushed through the LSTM (all layers count once)
+    mean_entropy: torch.Tensor | None = None  # [B], differentiable: output entropy averaged over steps 0..t*
 
 
 def forward_until_spike(classifier: SequenceClassifier, feats: torch.Tensor, lengths: torch.Tensor,
                         firing_mask: torch.Tensor, theta: float, chunk: int = 8,
-                        head: str = "softmax") -> SpikeResult:
+                        head: str = "softmax", step_entropy: bool = False) -> SpikeResult:
     """Run `classifier` over feats [B, T, F] until each sequence spikes or ends, shrinking the batch.
 
     After every chunk of `chunk` steps, the sequences that have spiked or reached their length leave
-    the active set (index_select on h, c and the batch index), so later chunks cost less.
+    the active set (index_select on h, c and the batch index), so later chunks cost less. With
+    `step_entropy`, the output entropy of every step up to t* is summed on the way (`mean_entropy`).
     """
     if feats.dim() != 3:
         raise ValueError(f"feats must be [batch, time, features], got shape {tuple(feats.shape)}")
@@ -115,6 +129,7 @@ def forward_until_spike(classifier: SequenceClassifier, feats: torch.Tensor, len
     done_index, done_logits, done_t, done_spiked = [], [], [], []
     frames = 0
     start = 0
+    entropy_sum = feats.new_zeros(batch) if step_entropy else None
     while active.numel() > 0:
         act_len = lengths[active]
         span = min(chunk, int(act_len.max()) - start)
@@ -133,9 +148,14 @@ def forward_until_spike(classifier: SequenceClassifier, feats: torch.Tensor, len
         spiked = crossed.any(dim=1)
         ended = act_len <= start + span
         finished = spiked | ended
+        # the last step of this chunk each row is decided by: t* if it falls here, else the chunk's end
+        last_t = torch.where(spiked, crossed.int().argmax(dim=1), (act_len - 1 - start).clamp(max=span - 1))
+        if entropy_sum is not None:
+            counted = valid & (torch.arange(span, device=device)[None, :] <= last_t[:, None])
+            entropy_sum = entropy_sum.index_add(0, active, (output_entropy(logits, head) * counted).sum(dim=1))
         if finished.any():
             rows = finished.nonzero(as_tuple=True)[0]
-            local_t = torch.where(spiked, crossed.int().argmax(dim=1), act_len - 1 - start)[rows]
+            local_t = last_t[rows]
             done_logits.append(logits[rows, local_t])
             done_index.append(active[rows])
             done_t.append(local_t + start)
@@ -148,9 +168,11 @@ def forward_until_spike(classifier: SequenceClassifier, feats: torch.Tensor, len
     order = torch.cat(done_index)
     inverse = torch.empty_like(order)
     inverse[order] = torch.arange(batch, device=device)
+    t_star = torch.cat(done_t)[inverse]
     return SpikeResult(
         logits_at_t=torch.cat(done_logits)[inverse],
-        t_star=torch.cat(done_t)[inverse],
+        t_star=t_star,
         spiked=torch.cat(done_spiked)[inverse],
         frames_computed=frames,
+        mean_entropy=None if entropy_sum is None else entropy_sum / (t_star + 1).to(entropy_sum.dtype),
     )

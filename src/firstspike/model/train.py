@@ -2,7 +2,8 @@
 
 Both modes share the model, data, features and budget and the same compacting runner
 (`rank_coding.forward_until_spike`): `rc` stops each sequence at its first spike (threshold θ) and
-takes the loss there, minus β × output entropy; `eos` runs each sequence to its own end (θ = ∞).
+takes the loss there, minus β × output entropy (read at t*, or with `entropy="mean"` averaged over the
+steps up to t*); `eos` runs each sequence to its own end (θ = ∞).
 
 Time-dependent targets (ours): a sequence with a firing label that spikes *before* its keyword
 onset frame is trained toward a filler (`_unknown_` for streams, `_silence_` otherwise), so the model
@@ -32,7 +33,7 @@ from firstspike.model.classifier import KeywordSpotter, ModelConfig, SequenceCla
 from firstspike.model.feature_augment import FeatureAugment, spec_augment
 from firstspike.model.features import FeatureSet, default_cache_dir, load_features, normalise
 from firstspike.model.inference import decide, sequence_probabilities
-from firstspike.model.rank_coding import forward_until_spike, rc_loss
+from firstspike.model.rank_coding import ENTROPY_READINGS, forward_until_spike, rc_loss
 
 MODES = ("rc", "eos")
 
@@ -50,6 +51,7 @@ class TrainConfig:
     layers: int = 1
     theta: float = 0.9
     beta: float = 0.01
+    entropy: str = "spike"
     seed: int = 0
     patience: int = 5
     device: str = "auto"
@@ -69,6 +71,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
+        if self.entropy not in ENTROPY_READINGS:
+            raise ValueError(f"entropy must be one of {ENTROPY_READINGS}, got {self.entropy!r}")
         if not 0.0 < self.theta <= 1.0:
             raise ValueError(f"theta must lie in (0, 1], got {self.theta}")
         for name in ("epochs", "batch_size", "hidden", "layers", "chunk"):
@@ -150,15 +154,17 @@ def warmup_cosine(total_steps: int, warmup: float = 0.05, floor: float = 0.02):
 class SpikeRunner(nn.Module):
     """Wraps `forward_until_spike` as a module so DistributedDataParallel can hook its forward."""
 
-    def __init__(self, classifier: SequenceClassifier, firing_mask: torch.Tensor, theta: float, chunk: int, head: str):
+    def __init__(self, classifier: SequenceClassifier, firing_mask: torch.Tensor, theta: float, chunk: int, head: str,
+                 step_entropy: bool = False):
         super().__init__()
         self.classifier = classifier
         self.register_buffer("firing_mask", firing_mask, persistent=False)
-        self.theta, self.chunk, self.head = theta, chunk, head
+        self.theta, self.chunk, self.head, self.step_entropy = theta, chunk, head, step_entropy
 
     def forward(self, feats: torch.Tensor, lengths: torch.Tensor):
-        res = forward_until_spike(self.classifier, feats, lengths, self.firing_mask, self.theta, self.chunk, self.head)
-        return res.logits_at_t, res.t_star, res.spiked, torch.tensor(res.frames_computed)
+        res = forward_until_spike(self.classifier, feats, lengths, self.firing_mask, self.theta, self.chunk, self.head,
+                                  step_entropy=self.step_entropy)
+        return res.logits_at_t, res.t_star, res.spiked, torch.tensor(res.frames_computed), res.mean_entropy
 
 
 def time_dependent_targets(data: FeatureSet, idx: np.ndarray, t_star: torch.Tensor) -> torch.Tensor:
@@ -239,7 +245,8 @@ def _train(cfg: TrainConfig, d: Dist, device: torch.device) -> dict:
 
     theta = cfg.theta if cfg.mode == "rc" else math.inf
     beta = cfg.beta if cfg.mode == "rc" else 0.0
-    runner = SpikeRunner(model.classifier, model.firing_mask, theta, cfg.chunk, model_cfg.head).to(device)
+    step_entropy = beta > 0 and cfg.entropy == "mean"
+    runner = SpikeRunner(model.classifier, model.firing_mask, theta, cfg.chunk, model_cfg.head, step_entropy).to(device)
     if d.active:
         runner = nn.parallel.DistributedDataParallel(
             runner, device_ids=[device.index] if device.type == "cuda" else None, find_unused_parameters=False,
@@ -253,7 +260,7 @@ def _train(cfg: TrainConfig, d: Dist, device: torch.device) -> dict:
     if cfg.resume:
         start_epoch, best, bad_epochs = _resume(out / "last.pt", model, optimizer, scheduler, cfg, device)
     summary_base = {"corpus": corpus.summary(), "task": cfg.task, "mode": cfg.mode,
-                    "theta": cfg.theta, "beta": beta, "train_clips": len(train_set), "val_clips": len(val_set),
+                    "theta": cfg.theta, "beta": beta, "entropy": cfg.entropy, "train_clips": len(train_set), "val_clips": len(val_set),
                     "world_size": d.world, "seed": cfg.seed}
     if d.main:
         out.mkdir(parents=True, exist_ok=True)
@@ -282,9 +289,9 @@ def _train(cfg: TrainConfig, d: Dist, device: torch.device) -> dict:
             if cfg.specaugment:
                 feats = spec_augment(feats, lengths, gen)
             feats, lengths = feats.to(device), lengths.to(device)
-            logits, t_star, spiked, frames = runner(feats, lengths)
+            logits, t_star, spiked, frames, mean_entropy = runner(feats, lengths)
             targets = time_dependent_targets(train_set, idx, t_star).to(device)
-            loss = rc_loss(logits, targets, beta, model_cfg.head)
+            loss = rc_loss(logits, targets, beta, model_cfg.head, entropy=mean_entropy)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             nn.utils.clip_grad_norm_(model.classifier.parameters(), cfg.grad_clip)
