@@ -119,10 +119,14 @@ def test_export_rejects_bad_checkpoints(tmp_path, capsys):
 
 
 def test_quantized_export_still_conforms(checkpoint, tmp_path):
+    """`--quantize` makes the LSTM and head matrices int8 and leaves the audio frontend in float32."""
     out = tmp_path / "int8.onnx"
     assert main(["export", str(checkpoint), "-o", str(out), "--quantize"]) == 0
     session, info = open_step_session(out)
     assert info.extra["firstspike.graph"] == "fused+int8"
+    nodes = onnx.load(out).graph.node
+    assert sum(n.op_type == "MatMulInteger" for n in nodes) == 2  # one LSTM layer's gates, the head
+    assert all(n.op_type in ("MatMul", "Gemm") for n in nodes if any(i.startswith("dft.") for i in n.input))
     probs, _ = session.run(None, {"audio": np.zeros((2, 160), np.float32), "state": np.zeros((2, info.state_size), np.float32)})
     assert probs.shape == (2, 12)
 

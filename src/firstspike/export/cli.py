@@ -28,7 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "the graph reports probabilities only after the last hop of each call)")
     parser.add_argument("--opset", type=int, default=17, help="ONNX opset, at least 17 (default 17)")
     parser.add_argument("--quantize", action="store_true",
-                        help="int8 dynamic quantisation of the weights (see docs/benchmarks.md before using it)")
+                        help="int8 dynamic quantisation of the LSTM and head weights; the frontend stays float32 "
+                             "(see docs/benchmarks.md before using it)")
 
 
 def run(args: argparse.Namespace) -> int:
