@@ -61,8 +61,8 @@ done
 # RC against EOS epoch cost from the same weights, side by side
 "$py" -m firstspike.model.mode_benchmark runs/rc-default/best.pt --corpus "$corpus" --repeats 1
 
-# longer training: 30 epochs from scratch, seeds 0 and 1 (docs/benchmarks.md, "Longer training")
-for seed in 0 1; do
+# longer training: 30 epochs from scratch, seeds 0-2 (docs/benchmarks.md, "Longer training")
+for seed in 0 1 2; do
   for mode in rc eos; do
     extra=(); [[ $mode == rc ]] && extra=(--beta 0.01)
     "$fs" train --corpus "$corpus" --epochs 30 --patience 6 --workers 1 --theta 0.9 --quiet --mode "$mode" "${extra[@]}" \
@@ -76,7 +76,8 @@ for seed in 0 1; do
         "runs/x-rc-e30-s$seed/test-$theta.json" "runs/x-eos-e30-s$seed/test-$theta.json"
   done
 done
-"$py" bench/kws_seeds.py --rc runs/x-rc-e30-s{0,1}/test-0.9.json --eos runs/x-eos-e30-s{0,1}/test-0.9.json
+"$py" bench/kws_seeds.py --rc runs/x-rc-e30-s{0,1,2}/test-0.9.json --eos runs/x-eos-e30-s{0,1,2}/test-0.9.json \
+    --metrics runs/x-{rc,eos}-e30-s{0,1,2}/metrics.jsonl
 "$fs" evaluate runs/x-rc-e30-s0/best.pt --corpus "$corpus" --split val --theta 0.95 --out runs/x-rc-e30-s0/val-0.95.json --quiet
 
 # where the held-out accuracy is lost: the 30-epoch EOS model on its own training split

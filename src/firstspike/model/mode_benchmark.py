@@ -27,7 +27,7 @@ from firstspike.model.checkpoint import load_checkpoint
 from firstspike.model.feature_augment import spec_augment
 from firstspike.model.features import default_cache_dir, load_features
 from firstspike.model.rank_coding import rc_loss
-from firstspike.model.train import SpikeRunner, bucketed_batches, time_dependent_targets
+from firstspike.model.train import SpikeRunner, bucketed_batches, filler_exit_classes, time_dependent_targets
 
 
 def one_epoch(model, data, theta: float, beta: float, batch_size: int, chunk: int, seed: int,
@@ -45,8 +45,8 @@ def one_epoch(model, data, theta: float, beta: float, batch_size: int, chunk: in
     for idx in batches:
         feats, lengths = data.batch(idx, model.feat_mean, model.feat_std)
         feats = spec_augment(feats, lengths, gen)
-        exit_rows = None if filler is None else torch.from_numpy(filler[data.targets[idx]])
-        logits, t_star, _, used, _ = runner(feats, lengths, exit_rows)
+        exit_class = None if filler is None else filler_exit_classes(data.targets[idx], filler)
+        logits, t_star, _, used, _ = runner(feats, lengths, exit_class)
         loss = rc_loss(logits, time_dependent_targets(data, idx, t_star), beta, model.config.head)
         opt.zero_grad(set_to_none=True)
         loss.backward()

@@ -7,7 +7,7 @@ steps up to t*); `eos` runs each sequence to its own end (θ = ∞).
 
 Filler exit (ours, opt-in): fillers never fire, so under plain `rc` every `_silence_`/`_unknown_`
 sequence runs to its end. With `filler_exit`, a sequence *labelled* with a filler also leaves the batch
-once a filler class reaches θ, and takes its loss there. Training only: at inference fillers still
+once its own class reaches θ, and takes its loss there. Training only: at inference fillers still
 never fire.
 
 Time-dependent targets (ours): a sequence with a firing label that spikes *before* its keyword
@@ -167,10 +167,15 @@ class SpikeRunner(nn.Module):
         self.register_buffer("firing_mask", firing_mask, persistent=False)
         self.theta, self.chunk, self.head, self.step_entropy = theta, chunk, head, step_entropy
 
-    def forward(self, feats: torch.Tensor, lengths: torch.Tensor, exit_rows: torch.Tensor | None = None):
+    def forward(self, feats: torch.Tensor, lengths: torch.Tensor, exit_class: torch.Tensor | None = None):
         res = forward_until_spike(self.classifier, feats, lengths, self.firing_mask, self.theta, self.chunk, self.head,
-                                  step_entropy=self.step_entropy, exit_rows=exit_rows)
+                                  step_entropy=self.step_entropy, exit_class=exit_class)
         return res.logits_at_t, res.t_star, res.spiked, torch.tensor(res.frames_computed), res.mean_entropy
+
+
+def filler_exit_classes(targets: np.ndarray, is_filler: np.ndarray) -> torch.Tensor:
+    """Each row's own class where it is a filler, else -1: the `exit_class` of `forward_until_spike`."""
+    return torch.from_numpy(np.where(is_filler[targets], targets, -1))
 
 
 def time_dependent_targets(data: FeatureSet, idx: np.ndarray, t_star: torch.Tensor) -> torch.Tensor:
@@ -297,8 +302,8 @@ def _train(cfg: TrainConfig, d: Dist, device: torch.device) -> dict:
             if cfg.specaugment:
                 feats = spec_augment(feats, lengths, gen)
             feats, lengths = feats.to(device), lengths.to(device)
-            exit_rows = None if filler_targets is None else torch.from_numpy(filler_targets[train_set.targets[idx]])
-            logits, t_star, spiked, frames, mean_entropy = runner(feats, lengths, exit_rows)
+            exit_class = None if filler_targets is None else filler_exit_classes(train_set.targets[idx], filler_targets)
+            logits, t_star, spiked, frames, mean_entropy = runner(feats, lengths, exit_class)
             targets = time_dependent_targets(train_set, idx, t_star).to(device)
             loss = rc_loss(logits, targets, beta, model_cfg.head, entropy=mean_entropy)
             optimizer.zero_grad(set_to_none=True)
