@@ -101,37 +101,6 @@ def test_step_averaged_entropy_matches_reference(chunk):
     assert forward_until_spike(clf, feats, lengths, MASK, theta, chunk=chunk).mean_entropy is None
 
 
-def test_filler_rows_may_exit_on_a_confident_filler():
-    """`exit_class` rows stop at the first step where their class reaches θ, which is their t* but no spike."""
-    clf, feats, lengths = _setup(4)
-    torch.manual_seed(3)
-    feats = feats + 2 * torch.randn(12, 1, 6)  # each row drifts its own way: some toward the filler
-    with torch.no_grad():
-        clf.head.weight.copy_(10 * torch.randn(3, 16))
-        clf.head.bias.zero_()
-        probs = torch.softmax(clf(feats)[0], -1)
-    theta = float(probs.amax(-1).flatten().quantile(0.7))
-    exit_rows = torch.arange(12) % 2 == 0
-    exit_class = torch.where(exit_rows, 2, -1)  # even rows may leave on the filler (class 2)
-    fire = (probs[..., :2].amax(-1) >= theta)
-    stop = fire | ((probs[..., 2] >= theta) & exit_rows[:, None])
-    valid = torch.arange(feats.shape[1])[None, :] < lengths[:, None]
-    stop, fire = stop & valid, fire & valid
-    ref_t = torch.where(stop.any(1), stop.int().argmax(1), lengths - 1)
-    ref_spiked = fire[torch.arange(12), ref_t]
-    assert (stop.any(1) & ~ref_spiked).any() and ref_spiked.any()  # some rows leave on the filler, some spike
-
-    res = forward_until_spike(clf, feats, lengths, MASK, theta, chunk=5, exit_class=exit_class)
-    assert torch.equal(res.t_star, ref_t) and torch.equal(res.spiked, ref_spiked)
-    all_logits, _ = clf(feats)
-    torch.testing.assert_close(res.logits_at_t, all_logits[torch.arange(12), ref_t], atol=1e-5, rtol=1e-5)
-    plain = forward_until_spike(clf, feats, lengths, MASK, theta, chunk=5)
-    assert torch.equal(plain.t_star[~exit_rows], res.t_star[~exit_rows])  # other rows are untouched
-    assert res.frames_computed < plain.frames_computed
-    with pytest.raises(ValueError, match="exit_class"):
-        forward_until_spike(clf, feats, lengths, MASK, theta, exit_class=exit_class[:3])
-
-
 def test_eos_forward_runs_each_sequence_to_its_end():
     clf, feats, lengths = _setup(1)
     res = forward_until_spike(clf, feats, lengths, MASK, math.inf, chunk=8)

@@ -68,17 +68,6 @@ def test_step_averaged_entropy_trains_and_is_recorded(tiny_train_corpus, tmp_pat
     assert spike[0]["train_loss"] != mean[0]["train_loss"]
 
 
-def test_filler_exit_computes_fewer_frames(tiny_train_corpus, tmp_path):
-    """`--filler-exit` lets filler-labelled sequences leave the batch early, and the run records it."""
-    common = ["train", "--corpus", str(tiny_train_corpus), "--epochs", "3", "--theta", "0.2", "--lr", "0.01", *SMALL]
-    assert main([*common, "--out", str(tmp_path / "plain")]) == 0
-    assert main([*common, "--out", str(tmp_path / "exit"), "--filler-exit"]) == 0
-    assert json.loads((tmp_path / "exit" / "config.json").read_text())["summary"]["filler_exit"] is True
-    plain, leaving = ([json.loads(l)["train_frames_fraction"] for l in (tmp_path / run / "metrics.jsonl").read_text().splitlines()]
-                      for run in ("plain", "exit"))
-    assert leaving[-1] < plain[-1]
-
-
 def test_impossible_warp_is_a_clear_error(tiny_train_corpus, tmp_path, capsys):
     assert main(["train", "--corpus", str(tiny_train_corpus), "--out", str(tmp_path / "r"), "--warp", "1", *SMALL]) == 2
     assert "0 <= warp < 0.5" in capsys.readouterr().err

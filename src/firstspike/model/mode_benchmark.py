@@ -4,10 +4,7 @@ Why from a checkpoint: rank coding saves compute only once the model spikes, so 
 starts both modes from the same trained weights and alternates their epochs (rc, eos, rc, eos, ...)
 so machine load hits both alike. Weights are restored before every epoch; batches are the same.
 
-    python -m firstspike.model.mode_benchmark RUN/best.pt --corpus DIR [--repeats 3] [--filler-exit]
-
-`--filler-exit` adds a third runner, `rc` with filler-labelled sequences leaving at a confident filler
-(`firstspike train --filler-exit`), timed in the same rotation.
+    python -m firstspike.model.mode_benchmark RUN/best.pt --corpus DIR [--repeats 3]
 """
 
 from __future__ import annotations
@@ -27,11 +24,10 @@ from firstspike.model.checkpoint import load_checkpoint
 from firstspike.model.feature_augment import spec_augment
 from firstspike.model.features import default_cache_dir, load_features
 from firstspike.model.rank_coding import rc_loss
-from firstspike.model.train import SpikeRunner, bucketed_batches, filler_exit_classes, time_dependent_targets
+from firstspike.model.train import SpikeRunner, bucketed_batches, time_dependent_targets
 
 
-def one_epoch(model, data, theta: float, beta: float, batch_size: int, chunk: int, seed: int,
-              filler_exit: bool = False) -> dict:
+def one_epoch(model, data, theta: float, beta: float, batch_size: int, chunk: int, seed: int) -> dict:
     """Train one epoch on a copy of `model`; return wall and CPU seconds and frames computed."""
     model = copy.deepcopy(model).train()
     clf = model.classifier
@@ -39,14 +35,12 @@ def one_epoch(model, data, theta: float, beta: float, batch_size: int, chunk: in
     runner = SpikeRunner(clf, model.firing_mask, theta, chunk, model.config.head)
     rng, gen = np.random.default_rng(seed), torch.Generator().manual_seed(seed)
     batches = bucketed_batches(np.arange(len(data)), data.lengths, batch_size, rng)
-    filler = ~model.firing_mask.numpy() if filler_exit else None
     frames = available = 0
     t0, c0 = time.perf_counter(), time.process_time()
     for idx in batches:
         feats, lengths = data.batch(idx, model.feat_mean, model.feat_std)
         feats = spec_augment(feats, lengths, gen)
-        exit_class = None if filler is None else filler_exit_classes(data.targets[idx], filler)
-        logits, t_star, _, used, _ = runner(feats, lengths, exit_class)
+        logits, t_star, _, used, _ = runner(feats, lengths)
         loss = rc_loss(logits, time_dependent_targets(data, idx, t_star), beta, model.config.head)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -68,7 +62,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--theta", type=float, default=None, help="default: the checkpoint's threshold")
     parser.add_argument("--beta", type=float, default=0.01)
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--filler-exit", action="store_true", help="also time rc with filler exit ('rc+exit')")
     args = parser.parse_args(argv)
     from firstspike.model.data.audio import load_wav
     from firstspike.model.data.corpus import open_corpus
@@ -78,19 +71,16 @@ def main(argv: list[str] | None = None) -> int:
     corpus = open_corpus(args.corpus, task=ckpt["train_summary"].get("task", "sc12"))
     data = load_features(corpus, args.split, model.frontend, default_cache_dir(args.corpus), load_wav)
     theta = ckpt["threshold"] if args.theta is None else args.theta
-    modes = ("rc", "eos", "rc+exit") if args.filler_exit else ("rc", "eos")
-    results: dict[str, list[dict]] = {mode: [] for mode in modes}
+    results: dict[str, list[dict]] = {"rc": [], "eos": []}
     for rep in range(args.repeats):
-        for mode in modes:
-            rc = mode != "eos"
-            r = one_epoch(model, data, theta if rc else math.inf, args.beta if rc else 0.0,
-                          args.batch_size, args.chunk, seed=rep, filler_exit=mode == "rc+exit")
+        for mode in ("rc", "eos"):
+            r = one_epoch(model, data, theta if mode == "rc" else math.inf, args.beta if mode == "rc" else 0.0,
+                          args.batch_size, args.chunk, seed=rep)
             results[mode].append(r)
-            print(f"repeat {rep + 1} {mode:>7}: wall {r['wall_s']:.2f} s  cpu {r['cpu_s']:.2f} s  "
+            print(f"repeat {rep + 1} {mode:>3}: wall {r['wall_s']:.2f} s  cpu {r['cpu_s']:.2f} s  "
                   f"frames {r['frames_fraction']:.3f}", flush=True)
     summary = {mode: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for mode, rs in results.items()}
-    for mode in (m for m in modes if m != "eos"):
-        summary[f"{mode}_over_eos"] = {k: summary[mode][k] / summary["eos"][k] for k in ("wall_s", "cpu_s", "frames_fraction")}
+    summary["rc_over_eos"] = {k: summary["rc"][k] / summary["eos"][k] for k in ("wall_s", "cpu_s", "frames_fraction")}
     summary.update(checkpoint=str(Path(args.checkpoint).resolve()), theta=theta, sequences=len(data),
                    frames_available=int(data.lengths.sum()), repeats=args.repeats, batch_size=args.batch_size,
                    chunk=args.chunk, threads=args.threads)

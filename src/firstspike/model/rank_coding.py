@@ -9,14 +9,12 @@ Model-agnostic API, shared by keyword-spotting training and the paper-reproducti
   entropy (a larger β rewards less confident early outputs, hence later and more accurate spikes). The
   entropy is taken at t*, or, when `entropy` is given, is that per-sequence value: the paper leaves open
   whether it is read at t* or averaged over the steps up to t*, so both are offered (`ENTROPY_READINGS`).
-- `forward_until_spike(classifier, feats, lengths, firing_mask, theta, chunk, head, step_entropy,
-  exit_class)` → `SpikeResult`:
+- `forward_until_spike(classifier, feats, lengths, firing_mask, theta, chunk, head, step_entropy)` →
+  `SpikeResult`:
   runs a `SequenceClassifier` chunk by chunk and drops every sequence from the batch as soon as it has
   spiked or ended, so the forward compute really shrinks and backprop only reaches steps up to t* (plus
   at most the rest of t*'s chunk, which carries no gradient). θ = inf gives the end-of-sequence (EOS)
-  forward: each sequence runs to its own end. `exit_class` (training only, ours) lets chosen sequences,
-  those labelled with a filler, also leave once their *own* filler class reaches θ: fillers never fire,
-  so without it they always run to their end.
+  forward: each sequence runs to its own end.
 
 All tensors are batch-first; the firing mask is a bool tensor [K].
 """
@@ -106,15 +104,12 @@ class SpikeResult:
 
 def forward_until_spike(classifier: SequenceClassifier, feats: torch.Tensor, lengths: torch.Tensor,
                         firing_mask: torch.Tensor, theta: float, chunk: int = 8,
-                        head: str = "softmax", step_entropy: bool = False,
-                        exit_class: torch.Tensor | None = None) -> SpikeResult:
+                        head: str = "softmax", step_entropy: bool = False) -> SpikeResult:
     """Run `classifier` over feats [B, T, F] until each sequence spikes or ends, shrinking the batch.
 
     After every chunk of `chunk` steps, the sequences that have spiked or reached their length leave
     the active set (index_select on h, c and the batch index), so later chunks cost less. With
     `step_entropy`, the output entropy of every step up to t* is summed on the way (`mean_entropy`).
-    A row b with `exit_class[b]` = k ≥ 0 also stops at the first step where class k's score reaches θ;
-    that step is its t*, but it does not count as a spike (-1: no such exit).
     """
     if feats.dim() != 3:
         raise ValueError(f"feats must be [batch, time, features], got shape {tuple(feats.shape)}")
@@ -128,12 +123,6 @@ def forward_until_spike(classifier: SequenceClassifier, feats: torch.Tensor, len
     n_classes = classifier.head.out_features
     mask = _check_mask(firing_mask, n_classes).to(device)
     never = math.isinf(theta) and theta > 0
-    if exit_class is not None:
-        exit_class = torch.as_tensor(exit_class, dtype=torch.long, device=device)
-        if exit_class.shape != (batch,) or (exit_class < -1).any() or (exit_class >= n_classes).any():
-            raise ValueError(f"exit_class must be [{batch}] class indices or -1, got shape {tuple(exit_class.shape)}")
-        if not (exit_class >= 0).any() or never:
-            exit_class = None
 
     active = torch.arange(batch, device=device)
     h, c = classifier.initial_state(batch, device)
@@ -152,23 +141,15 @@ def forward_until_spike(classifier: SequenceClassifier, feats: torch.Tensor, len
         steps_here = start + torch.arange(span, device=device)
         valid = steps_here[None, :] < act_len[:, None]
         if never:
-            crossed = stop = torch.zeros_like(valid)
+            crossed = torch.zeros_like(valid)
         else:
             with torch.no_grad():
-                probs = scores(logits, head)
-                crossed = (probs[..., mask].amax(-1) >= theta) & valid
-                stop = crossed
-                if exit_class is not None:
-                    own = exit_class[active]
-                    own_score = probs.gather(2, own.clamp(min=0)[:, None, None].expand(-1, span, 1)).squeeze(2)
-                    stop = crossed | ((own_score >= theta) & valid & (own >= 0)[:, None])
-        stopped = stop.any(dim=1)
-        first = stop.int().argmax(dim=1)
-        spiked = stopped & crossed.gather(1, first[:, None]).squeeze(1)
+                crossed = (scores(logits, head)[..., mask].amax(-1) >= theta) & valid
+        spiked = crossed.any(dim=1)
         ended = act_len <= start + span
-        finished = stopped | ended
+        finished = spiked | ended
         # the last step of this chunk each row is decided by: t* if it falls here, else the chunk's end
-        last_t = torch.where(stopped, first, (act_len - 1 - start).clamp(max=span - 1))
+        last_t = torch.where(spiked, crossed.int().argmax(dim=1), (act_len - 1 - start).clamp(max=span - 1))
         if entropy_sum is not None:
             counted = valid & (torch.arange(span, device=device)[None, :] <= last_t[:, None])
             entropy_sum = entropy_sum.index_add(0, active, (output_entropy(logits, head) * counted).sum(dim=1))

@@ -5,11 +5,6 @@ Both modes share the model, data, features and budget and the same compacting ru
 takes the loss there, minus β × output entropy (read at t*, or with `entropy="mean"` averaged over the
 steps up to t*); `eos` runs each sequence to its own end (θ = ∞).
 
-Filler exit (ours, opt-in): fillers never fire, so under plain `rc` every `_silence_`/`_unknown_`
-sequence runs to its end. With `filler_exit`, a sequence *labelled* with a filler also leaves the batch
-once its own class reaches θ, and takes its loss there. Training only: at inference fillers still
-never fire.
-
 Time-dependent targets (ours): a sequence with a firing label that spikes *before* its keyword
 onset frame is trained toward a filler (`_unknown_` for streams, `_silence_` otherwise), so the model
 is not taught to fire on the speech or silence that precedes a command.
@@ -57,7 +52,6 @@ class TrainConfig:
     theta: float = 0.9
     beta: float = 0.01
     entropy: str = "spike"
-    filler_exit: bool = False
     seed: int = 0
     patience: int = 5
     device: str = "auto"
@@ -167,15 +161,10 @@ class SpikeRunner(nn.Module):
         self.register_buffer("firing_mask", firing_mask, persistent=False)
         self.theta, self.chunk, self.head, self.step_entropy = theta, chunk, head, step_entropy
 
-    def forward(self, feats: torch.Tensor, lengths: torch.Tensor, exit_class: torch.Tensor | None = None):
+    def forward(self, feats: torch.Tensor, lengths: torch.Tensor):
         res = forward_until_spike(self.classifier, feats, lengths, self.firing_mask, self.theta, self.chunk, self.head,
-                                  step_entropy=self.step_entropy, exit_class=exit_class)
+                                  step_entropy=self.step_entropy)
         return res.logits_at_t, res.t_star, res.spiked, torch.tensor(res.frames_computed), res.mean_entropy
-
-
-def filler_exit_classes(targets: np.ndarray, is_filler: np.ndarray) -> torch.Tensor:
-    """Each row's own class where it is a filler, else -1: the `exit_class` of `forward_until_spike`."""
-    return torch.from_numpy(np.where(is_filler[targets], targets, -1))
 
 
 def time_dependent_targets(data: FeatureSet, idx: np.ndarray, t_star: torch.Tensor) -> torch.Tensor:
@@ -271,8 +260,7 @@ def _train(cfg: TrainConfig, d: Dist, device: torch.device) -> dict:
     if cfg.resume:
         start_epoch, best, bad_epochs = _resume(out / "last.pt", model, optimizer, scheduler, cfg, device)
     summary_base = {"corpus": corpus.summary(), "task": cfg.task, "mode": cfg.mode,
-                    "theta": cfg.theta, "beta": beta, "entropy": cfg.entropy,
-                    "filler_exit": cfg.filler_exit and cfg.mode == "rc", "train_clips": len(train_set), "val_clips": len(val_set),
+                    "theta": cfg.theta, "beta": beta, "entropy": cfg.entropy, "train_clips": len(train_set), "val_clips": len(val_set),
                     "world_size": d.world, "seed": cfg.seed}
     if d.main:
         out.mkdir(parents=True, exist_ok=True)
@@ -283,7 +271,6 @@ def _train(cfg: TrainConfig, d: Dist, device: torch.device) -> dict:
     select_key = "val_acc_first_spike" if cfg.mode == "rc" else "val_acc_end"
     augment = FeatureAugment(warp=cfg.warp, gain_db=cfg.gain_db, eq_db=cfg.eq_db)
     centres = model.frontend.band_centres_hz
-    filler_targets = ~model.firing_mask.cpu().numpy() if cfg.filler_exit and cfg.mode == "rc" else None
     history: list[dict] = []
     epoch = start_epoch
     for epoch in range(start_epoch, cfg.epochs):
@@ -302,8 +289,7 @@ def _train(cfg: TrainConfig, d: Dist, device: torch.device) -> dict:
             if cfg.specaugment:
                 feats = spec_augment(feats, lengths, gen)
             feats, lengths = feats.to(device), lengths.to(device)
-            exit_class = None if filler_targets is None else filler_exit_classes(train_set.targets[idx], filler_targets)
-            logits, t_star, spiked, frames, mean_entropy = runner(feats, lengths, exit_class)
+            logits, t_star, spiked, frames, mean_entropy = runner(feats, lengths)
             targets = time_dependent_targets(train_set, idx, t_star).to(device)
             loss = rc_loss(logits, targets, beta, model_cfg.head, entropy=mean_entropy)
             optimizer.zero_grad(set_to_none=True)
