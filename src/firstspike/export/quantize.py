@@ -1,11 +1,12 @@
 """Optional int8 dynamic quantisation of an exported step model: the LSTM and head matrices only.
 
-Why not the frontend: quantising the windowed-DFT MatMuls turns each audio frame into 8-bit samples, which
-wrecks the quiet bands of the log-mels. On the bundled model's test split that cost 38 points of
-accuracy, while int8 on the LSTM and head alone kept it (docs/benchmarks.md, export section). Dynamic
-quantisation scales each call's activations by their own range, so a stream's probabilities depend a
-little on which other streams share its batch; that and the failed float parity keep it opt-in.
-The contract metadata is carried over, with "+int8" appended to `firstspike.graph`.
+Why not the frontend: quantising the windowed-DFT MatMuls turns each audio frame into 8-bit samples,
+which wrecks the quiet bands of the log-mels. On the bundled model's test split that cost up to 38
+points of accuracy, while int8 on the LSTM and head alone kept it within a quarter point
+(docs/benchmarks.md, export section). Dynamic quantisation scales each call's activations by their own
+range, so a stream's probabilities depend a little on which other streams share its batch; that and
+the failed float parity keep it opt-in. The contract metadata is carried over, with "+int8" appended
+to `firstspike.graph`.
 """
 
 from __future__ import annotations
