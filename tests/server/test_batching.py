@@ -17,17 +17,22 @@ NEIGHBOURS = 100
 
 
 def _early_threshold(server, audio: np.ndarray) -> float:
-    """A θ the untrained model crosses mid-clip with a clear margin before and at the crossing."""
+    """A θ the served model first crosses mid-clip, with a clear margin below it on every earlier frame.
+
+    Among the frames of the clip's middle half where the firing score reaches a new high, take the one
+    with the largest rise over every frame before it; θ is halfway up that rise.
+    """
     buffer = io.BytesIO()
     sf.write(buffer, audio, 16000, format="WAV", subtype="FLOAT")
     status, body = server.post("/v1/classify?threshold=1.0&trace=true", buffer.getvalue())
     assert status == 200
-    firing = [frame["firing_score"] for frame in json.loads(body)["trace"]]
-    lo = len(firing) // 4
-    peak = lo + int(np.argmax(firing[lo:]))
-    before = max(firing[:peak])
-    assert firing[peak] > before, "the clip's firing score never rises to a new high after its first quarter"
-    return (firing[peak] + before) / 2
+    firing = np.array([frame["firing_score"] for frame in json.loads(body)["trace"]])
+    before = np.maximum.accumulate(np.concatenate([[-np.inf], firing[:-1]]))  # highest score before each frame
+    rise = firing - before
+    middle = np.arange(len(firing) // 4, 3 * len(firing) // 4)
+    frame = middle[np.argmax(rise[middle])]
+    assert rise[frame] > 0.01, "the clip's firing score never rises to a clear new high in its middle half"
+    return float((firing[frame] + before[frame]) / 2)
 
 
 def _run_many(url: str, clips: list[bytes], thresholds: list[float]):
