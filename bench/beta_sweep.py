@@ -34,7 +34,8 @@ def load(paths: list[str]) -> list[dict]:
 
 def table(reports: list[dict]) -> str:
     rows = ["| entropy read | β | keyword accuracy (first spike) | mean keyword decision (ms) | keyword clips spiked "
-            "| median decision − word end (ms, spiked) | false fires `_unknown_` | long streams: accuracy / false fire before the keyword |",
+            "| median decision − word end (ms, spiked) | false fires `_unknown_` "
+            "| long streams: accuracy / false fire before the keyword |",
             "|---|---|---|---|---|---|---|---|"]
     for r in reports:
         at_theta = next(p for p in r["theta_sweep"] if p["theta"] == r["theta"])

@@ -260,8 +260,8 @@ def _train(cfg: TrainConfig, d: Dist, device: torch.device) -> dict:
     if cfg.resume:
         start_epoch, best, bad_epochs = _resume(out / "last.pt", model, optimizer, scheduler, cfg, device)
     summary_base = {"corpus": corpus.summary(), "task": cfg.task, "mode": cfg.mode,
-                    "theta": cfg.theta, "beta": beta, "entropy": cfg.entropy, "train_clips": len(train_set), "val_clips": len(val_set),
-                    "world_size": d.world, "seed": cfg.seed}
+                    "theta": cfg.theta, "beta": beta, "entropy": cfg.entropy, "train_clips": len(train_set),
+                    "val_clips": len(val_set), "world_size": d.world, "seed": cfg.seed}
     if d.main:
         out.mkdir(parents=True, exist_ok=True)
         (out / "config.json").write_text(json.dumps({"train": asdict(cfg), "model": model_cfg.to_dict(),

@@ -53,8 +53,8 @@ def run(args: argparse.Namespace) -> int:
         cfg = TrainConfig(
             corpus=args.corpus, out=args.out, task=args.task, mode=args.mode, epochs=args.epochs,
             batch_size=args.batch_size, lr=args.lr, hidden=args.hidden, layers=args.layers, theta=args.theta,
-            beta=args.beta, entropy=args.entropy, seed=args.seed, patience=args.patience, device=args.device, workers=args.workers,
-            resume=args.resume, max_train_clips=args.max_train_clips, chunk=args.chunk,
+            beta=args.beta, entropy=args.entropy, seed=args.seed, patience=args.patience, device=args.device,
+            workers=args.workers, resume=args.resume, max_train_clips=args.max_train_clips, chunk=args.chunk,
             specaugment=not args.no_specaugment, warp=args.warp, gain_db=args.gain_db, eq_db=args.eq_db,
             cache_dir=args.cache_dir, progress=not args.quiet,
         )
