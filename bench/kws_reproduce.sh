@@ -44,7 +44,18 @@ for beta in 0.05 0.2 0.5 1.0; do
       --workers 1 --theta 0.9 --resume --out "runs/beta-mean-$beta" --quiet
   "$fs" evaluate "runs/beta-mean-$beta/last.pt" --corpus "$corpus" --out "runs/beta-mean-$beta/test.json" --quiet
 done
-"$py" bench/beta_sweep.py runs/beta-*/test.json --plot docs/img/beta-sweep.png
+"$py" bench/beta_sweep.py runs/beta-{0,0.05,0.2,0.5}/test.json runs/beta-mean-{0.05,0.2,0.5,1.0}/test.json \
+    --plot docs/img/beta-sweep.png
+# the pairs with matching delays, from seeds 1 and 2 as well (t* reading β 0.2 / 0.5, averaged 0.5 / 1.0)
+for seed in 1 2; do
+  for run in spike:0.2 mean:0.5 spike:0.5 mean:1.0; do
+    entropy=${run%:*}; beta=${run#*:}; out="runs/beta-$entropy-$beta-s$seed"
+    cp -r "runs/rc-s$seed" "$out"
+    "$fs" train --corpus "$corpus" --mode rc --beta "$beta" --entropy "$entropy" --seed "$seed" --epochs 15 \
+        --patience 15 --workers 1 --theta 0.9 --resume --out "$out" --quiet
+    "$fs" evaluate "$out/last.pt" --corpus "$corpus" --out "$out/test.json" --quiet
+  done
+done
 
 # the previous bundled model (1.0.0/1.1.0): rc-s0 resumed to 30 epochs (a warm restart of the cosine schedule)
 cp -r runs/rc-s0 runs/rc-default
