@@ -80,7 +80,7 @@ for seed in 0 1 2; do
         --seed "$seed" --out "runs/x-$mode-e30-s$seed" &
   done
   wait
-  for theta in 0.9 0.95; do
+  for theta in 0.9 0.95 0.97; do
     "$fs" evaluate "runs/x-rc-e30-s$seed/best.pt" --corpus "$corpus" --theta "$theta" \
         --compare "runs/x-eos-e30-s$seed/best.pt" --out "runs/x-rc-e30-s$seed/test-$theta.json" --quiet
     "$py" -c "import json,sys; r=json.load(open(sys.argv[1])); json.dump(r['compare'], open(sys.argv[2],'w'), indent=1)" \
