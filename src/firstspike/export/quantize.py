@@ -21,13 +21,10 @@ import onnx
 FRONTEND_PREFIX = "dft."  # initializers of the audio frontend, which stays float32
 
 
-def _frontend_nodes(model: onnx.ModelProto) -> list[str]:
-    """Names of the MatMul/Gemm nodes that read a frontend weight, before and after the quantiser's Gemm split."""
-    names = []
-    for node in model.graph.node:
-        if node.op_type in ("MatMul", "Gemm") and any(name.startswith(FRONTEND_PREFIX) for name in node.input):
-            names += [node.name, f"{node.name}_MatMul"]  # the quantiser rewrites Gemm as NAME_MatMul + NAME_Add
-    return names
+def _matrix_nodes(model: onnx.ModelProto, frontend: bool) -> list[onnx.NodeProto]:
+    """The MatMul/Gemm nodes that read a frontend weight (`frontend=True`), or all the others."""
+    return [node for node in model.graph.node if node.op_type in ("MatMul", "Gemm")
+            and any(name.startswith(FRONTEND_PREFIX) for name in node.input) == frontend]
 
 
 def quantize_dynamic_int8(source: str | os.PathLike, output: str | os.PathLike) -> Path:
@@ -36,8 +33,9 @@ def quantize_dynamic_int8(source: str | os.PathLike, output: str | os.PathLike) 
 
     source, output = Path(source), Path(output)
     original = onnx.load(source)
-    recurrent = [n for n in original.graph.node if n.op_type in ("MatMul", "Gemm")
-                 and not any(name.startswith(FRONTEND_PREFIX) for name in n.input)]
+    recurrent = _matrix_nodes(original, frontend=False)
+    # the quantiser rewrites a Gemm as NAME_MatMul + NAME_Add before it matches names, so exclude both
+    excluded = [name for node in _matrix_nodes(original, frontend=True) for name in (node.name, f"{node.name}_MatMul")]
     with tempfile.TemporaryDirectory() as tmp:
         staged = Path(tmp) / "quantized.onnx"
         root = logging.getLogger()
@@ -45,7 +43,7 @@ def quantize_dynamic_int8(source: str | os.PathLike, output: str | os.PathLike) 
         root.setLevel(logging.ERROR)  # the quantiser's "consider pre-processing" advice is noise here
         try:
             quantize_dynamic(source, staged, weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul", "Gemm"],
-                             nodes_to_exclude=_frontend_nodes(original))
+                             nodes_to_exclude=excluded)
         finally:
             root.setLevel(level)
         quantized = onnx.load(staged)
