@@ -106,7 +106,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 64])
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
     parser.add_argument("--hops-per-call", type=int, nargs="+", default=[1], help="also try N hops per call")
-    parser.add_argument("--quantize", action="store_true", help="also time the fused graph as `firstspike export --quantize` writes it (LSTM and head int8)")
+    parser.add_argument("--quantize", action="store_true",
+                        help="also time the fused graph as `firstspike export --quantize` writes it (LSTM and head int8)")
     parser.add_argument("--steps", type=int, default=2000, help="timed calls per configuration")
     parser.add_argument("--warmup", type=int, default=200)
     parser.add_argument("--threads", type=int, default=1, help="intra-op threads for both runtimes")
