@@ -5,9 +5,9 @@ state_out [B, S])`, with the same packed state layout (`state_layout`), so a run
 them apart except by speed:
 
 - `FusedStep` ("fused"): hand-written gates. The feature normalisation is folded into the first
-  layer's input weights, input and recurrent weights are one matrix (one Gemm per layer), the gate
-  columns are reordered so one Sigmoid covers input/forget/output gates, and the windowed DFT is
-  folded in half (`FoldedDft`): half the multiply-adds and half the weight bytes of the plain basis.
+  layer's input weights, input and recurrent weights are one matrix (one Gemm per layer), one Sigmoid
+  covers all four gates (onnxruntime fuses it into the Gemm), and the windowed DFT is split into even
+  and odd bins (`EvenOddDft`): half the multiply-adds and half the weight bytes of the plain basis.
 - `LstmOpStep` ("lstm-op"): `KeywordSpotter.step` as written, with the flat state unpacked and
   packed around it; the TorchScript exporter maps nn.LSTM to the ONNX LSTM op.
 """
@@ -82,10 +82,11 @@ class FusedStep(nn.Module):
         self.sizes = [slot.size for slot in state_layout(model)]
         self.head_kind = model.config.head
         with torch.no_grad():
-            self.dft = FoldedDft(frontend)
+            self.dft = EvenOddDft(frontend)
             self.register_buffer("log_floor", torch.full((frontend.n_mels,), LOG_FLOOR))  # Gemm bias
             hidden = self.hidden
-            # PyTorch gate order (i, f, g, o) → (i, f, o, g): one Sigmoid slice, one Tanh slice.
+            # PyTorch gate order (i, f, g, o) → (i, f, o, g), with the cell input's rows doubled:
+            # tanh(z) = 2σ(2z) - 1 lets one Sigmoid cover all four gates (see `_lstm_cell`).
             order = torch.cat([torch.arange(0, 2 * hidden), torch.arange(3 * hidden, 4 * hidden),
                                torch.arange(2 * hidden, 3 * hidden)])
             for layer in range(self.layers):
@@ -95,19 +96,21 @@ class FusedStep(nn.Module):
                 if layer == 0:  # W (x - m) / s + b = (W / s) x + (b - W (m / s))
                     bias = bias - w_ih @ (model.feat_mean / model.feat_std)
                     w_ih = w_ih / model.feat_std[None, :]
-                weight = torch.cat([w_ih, w_hh], dim=1)[order]  # [4H, in + H]
+                scale = torch.ones(4 * hidden)
+                scale[3 * hidden:] = 2.0
+                weight = torch.cat([w_ih, w_hh], dim=1)[order] * scale[:, None]  # [4H, in + H]
                 self.register_buffer(f"gates_weight_{layer}", weight.t().contiguous())
-                self.register_buffer(f"gates_bias_{layer}", bias[order].clone())
+                self.register_buffer(f"gates_bias_{layer}", bias[order] * scale)
             self.register_buffer("head_weight", head.weight.t().contiguous())
             self.register_buffer("head_bias", head.bias.clone())
 
     def _lstm_cell(self, layer: int, x: torch.Tensor, h: torch.Tensor, c: torch.Tensor):
-        hidden = self.hidden
-        gates = torch.addmm(getattr(self, f"gates_bias_{layer}"), torch.cat([x, h], dim=1),
-                            getattr(self, f"gates_weight_{layer}"))
-        gated, cell_in = torch.split(gates, [3 * hidden, hidden], dim=1)
-        in_gate, forget_gate, out_gate = torch.split(torch.sigmoid(gated), hidden, dim=1)
-        c = forget_gate * c + in_gate * torch.tanh(cell_in)
+        """One LSTM step with a single Sigmoid, which onnxruntime fuses into the Gemm before it
+        (FusedGemm); the cell input tanh(z) is 2σ(2z) - 1 of the doubled rows."""
+        gates = torch.sigmoid(torch.addmm(getattr(self, f"gates_bias_{layer}"), torch.cat([x, h], dim=1),
+                                          getattr(self, f"gates_weight_{layer}")))
+        in_gate, forget_gate, out_gate, cell_sigmoid = torch.split(gates, self.hidden, dim=1)
+        c = forget_gate * c + in_gate * (2.0 * cell_sigmoid - 1.0)
         h = out_gate * torch.tanh(c)
         return h, c
 
@@ -150,43 +153,51 @@ class FusedStep(nn.Module):
         return torch.softmax(logits, dim=-1) if self.head_kind == "softmax" else torch.sigmoid(logits)
 
 
-class FoldedDft(nn.Module):
+class EvenOddDft(nn.Module):
     """Power spectrum of a Hann-windowed frame from half the multiply-adds of the plain DFT basis.
 
-    The periodic Hann window is symmetric, w[n] = w[N - n], and w[0] = 0, so for n = 1 .. N/2
-    cos(2πkn/N) pairs x[n] with x[N - n] and sin pairs them with opposite signs:
-    Re X[k] = Σ w[n] cos(2πkn/N) (x[n] + x[N - n]) and Im X[k] = -Σ w[n] sin(2πkn/N) (x[n] - x[N - n]).
-    One add and one subtract over half a frame then feed two [N/2, bins] bases instead of one
-    [N, 2 bins] basis: half the multiply-adds and half the weight bytes. Batched steps get 12-15 %
-    cheaper; at batch 1 the eight extra small ops cost about what the halved weight reads save
-    (docs/benchmarks.md, export section). Only bins some mel filter reads are kept.
+    One radix-2 step (decimation in frequency). With y = hann · frame and its halves a = y[:N/2] and
+    b = y[N/2:], e^(-2πik(n + N/2)/N) = (-1)^k e^(-2πikn/N), so the even bins are a DFT of a + b and the
+    odd bins one of a - b, each over N/2 samples. Two MatMuls of N/2 rows replace one of N rows: half
+    the multiply-adds and weight bytes. It needs no reversed copy of the frame, unlike the earlier fold
+    that paired x[n] with x[N - n] (onnxruntime's negative-step Slice took half a MatMul's time at
+    batch 64), and two ops fewer (docs/benchmarks.md, export section). Only bins some mel filter reads
+    are kept, and sine columns that are zero (k = 0 and N/2) are dropped. `power` returns the squared
+    cos and sin parts side by side; `mel_basis` repeats each bin's filter row for both. An odd window
+    has no halves and keeps the plain basis.
     """
 
     def __init__(self, frontend):
         super().__init__()
         window = frontend.window
-        half = window // 2
-        self.window, self.half = window, half
+        self.halves = window % 2 == 0
         mel = frontend.mel_basis[: window // 2 + 1]  # the frontend stacks it twice (re, im)
-        used = torch.nonzero(mel.abs().sum(dim=1) > 0).flatten()
-        n = torch.arange(1, half + 1, dtype=torch.float64)[:, None]
-        k = used.to(torch.float64)[None, :]
-        hann = 0.5 - 0.5 * torch.cos(2.0 * math.pi * n / window)
-        angle = 2.0 * math.pi * n * k / window
-        cos_basis = hann * torch.cos(angle)
-        if window % 2 == 0:
-            cos_basis[-1] *= 0.5  # n = N/2 pairs with itself: x[n] + x[N - n] counts it twice
-        self.register_buffer("cos_basis", cos_basis.float())
-        self.register_buffer("sin_basis", (-hann * torch.sin(angle)).float())
-        self.register_buffer("mel_basis", mel[used].clone())
+        used = torch.nonzero(mel.abs().sum(dim=1) > 0).flatten().tolist()
+        n = torch.arange(window // 2 if self.halves else window, dtype=torch.float64)[:, None]
+        self.register_buffer("hann", (0.5 - 0.5 * torch.cos(2.0 * math.pi * torch.arange(window) / window)).float())
+        bases, rows = [], []
+        for parity in ((0, 1) if self.halves else (None,)):
+            bins = [k for k in used if parity is None or k % 2 == parity]
+            with_sine = [k for k in bins if 0 < k < window / 2]
+            angle = lambda ks: 2.0 * math.pi * n * torch.tensor(ks, dtype=torch.float64)[None, :] / window  # noqa: E731
+            bases.append(torch.cat([torch.cos(angle(bins)), -torch.sin(angle(with_sine))], dim=1).float())
+            rows += bins + with_sine
+        if self.halves:
+            self.register_buffer("even_basis", bases[0])
+            self.register_buffer("odd_basis", bases[1])
+        else:
+            self.register_buffer("basis", bases[0])
+        self.register_buffer("mel_basis", mel[rows].clone())
 
     def power(self, frame: torch.Tensor) -> torch.Tensor:
-        """|X[k]|^2 of the windowed frame [B, window] for the kept bins: [B, bins]."""
-        head = frame[:, 1: self.half + 1]  # x[1] .. x[N/2]
-        mirrored = torch.flip(frame[:, self.window - self.half:], dims=[1])  # x[N-1] .. x[N - N/2]
-        real = (head + mirrored) @ self.cos_basis
-        imag = (head - mirrored) @ self.sin_basis
-        return real * real + imag * imag
+        """Squared cos and sin parts of the windowed frame [B, window] for the kept bins: [B, rows of mel_basis]."""
+        windowed = frame * self.hann
+        if not self.halves:
+            spectrum = windowed @ self.basis
+        else:
+            first, second = torch.split(windowed, windowed.shape[1] // 2, dim=1)
+            spectrum = torch.cat([(first + second) @ self.even_basis, (first - second) @ self.odd_basis], dim=1)
+        return spectrum * spectrum
 
 
 def build_step_module(model: KeywordSpotter, variant: str = "fused", hops_per_call: int = 1) -> nn.Module:
