@@ -68,6 +68,17 @@ def test_step_averaged_entropy_trains_and_is_recorded(tiny_train_corpus, tmp_pat
     assert spike[0]["train_loss"] != mean[0]["train_loss"]
 
 
+def test_peak_loss_trains_and_is_recorded(tiny_train_corpus, tmp_path):
+    """`--peak-loss` adds a term for keywords that never spiked, so the loss differs from plain rc's."""
+    common = ["train", "--corpus", str(tiny_train_corpus), "--epochs", "1", "--theta", "0.99", *SMALL]
+    assert main([*common, "--out", str(tmp_path / "plain")]) == 0
+    assert main([*common, "--out", str(tmp_path / "peak"), "--peak-loss"]) == 0
+    assert json.loads((tmp_path / "peak" / "config.json").read_text())["summary"]["peak_loss"] is True
+    plain, peak = ([json.loads(l) for l in (tmp_path / run / "metrics.jsonl").read_text().splitlines()]
+                   for run in ("plain", "peak"))
+    assert peak[0]["train_loss"] != plain[0]["train_loss"]
+
+
 def test_impossible_warp_is_a_clear_error(tiny_train_corpus, tmp_path, capsys):
     assert main(["train", "--corpus", str(tiny_train_corpus), "--out", str(tmp_path / "r"), "--warp", "1", *SMALL]) == 2
     assert "0 <= warp < 0.5" in capsys.readouterr().err
@@ -104,3 +115,26 @@ def test_evaluate_rejects_a_non_checkpoint(tiny_train_corpus, tmp_path, capsys):
     junk.write_text("nope")
     assert main(["evaluate", str(junk), "--corpus", str(tiny_train_corpus), "--out", str(tmp_path / "r.json")]) == 2
     assert "is not a firstspike checkpoint" in capsys.readouterr().err
+
+
+def test_evaluate_reports_the_live_view(runs, tiny_train_corpus, tmp_path):
+    out = tmp_path / "report.json"
+    assert main(["evaluate", str(runs / "rc" / "best.pt"), "--corpus", str(tiny_train_corpus), "--out", str(out),
+                 "--live-tail", "0.5", "--quiet"]) == 0
+    report = json.loads(out.read_text())
+    live = report["live"]
+    assert live["tail_s"] == 0.5 and live["n"] > 0 and live["theta"] == report["theta"]
+    for point in [live, *live["theta_sweep"]]:
+        assert abs(point["right"] + point["wrong"] + point["no_decision"] - 1.0) < 1e-9
+    detected = [p["right"] + p["wrong"] for p in live["theta_sweep"]]
+    assert detected == sorted(detected, reverse=True)  # a higher θ never detects more
+
+
+def test_evaluate_without_the_live_view_and_a_bad_tail(runs, tiny_train_corpus, tmp_path, capsys):
+    out = tmp_path / "report.json"
+    assert main(["evaluate", str(runs / "rc" / "best.pt"), "--corpus", str(tiny_train_corpus), "--out", str(out),
+                 "--live-tail", "0", "--quiet"]) == 0
+    assert "live" not in json.loads(out.read_text())
+    assert main(["evaluate", str(runs / "rc" / "best.pt"), "--corpus", str(tiny_train_corpus), "--out", str(out),
+                 "--live-tail", "-1"]) == 2
+    assert "--live-tail must lie in [0, 60]" in capsys.readouterr().err

@@ -15,8 +15,10 @@ import torch
 from firstspike.model.checkpoint import load_checkpoint
 from firstspike.model.features import FeatureSet, default_cache_dir, load_features
 from firstspike.model.inference import Decisions, decide, sequence_probabilities
+from firstspike.model.live import live_keyword_report
 
 DEFAULT_THETAS = (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.93, 0.95, 0.97, 0.98, 0.99)
+LIVE_TAIL_S = 1.0  # background after each keyword clip for the live view
 
 
 def _stats(values) -> dict:
@@ -114,8 +116,10 @@ def evaluate_probs(data: FeatureSet, probs: list[np.ndarray], labels: list[str],
 
 def evaluate_checkpoint(checkpoint: str | Path, corpus_dir: str | Path, split: str = "test", task: str | None = None,
                         theta: float | None = None, thetas=DEFAULT_THETAS, device: str = "cpu", batch_size: int = 64,
-                        cache_dir: str | Path | None = None, show_progress: bool = True) -> dict:
-    """Load, run once, and report (see `evaluate_probs`)."""
+                        cache_dir: str | Path | None = None, show_progress: bool = True,
+                        live_tail_s: float = LIVE_TAIL_S) -> dict:
+    """Load, run once, and report (see `evaluate_probs`); with `live_tail_s` > 0, also the live view of
+    the keyword clips (`firstspike.model.live`)."""
     from firstspike.model.data.audio import load_wav
     from firstspike.model.data.corpus import open_corpus
 
@@ -132,6 +136,9 @@ def evaluate_checkpoint(checkpoint: str | Path, corpus_dir: str | Path, split: s
     theta = ckpt["threshold"] if theta is None else theta
     report = evaluate_probs(data, probs, model.config.labels, model.config.firing_labels, theta,
                             model.config.hop_ms, thetas)
+    if live_tail_s > 0:
+        report["live"] = live_keyword_report(model, data.rows, model.config.labels, model.config.firing_labels, theta,
+                                             thetas, live_tail_s, load_wav, batch_size, device, show_progress)
     return {"checkpoint": str(checkpoint), "mode": ckpt["mode"], "corpus": corpus.summary(),
             "split": split, "task": task, "train_summary": {k: v for k, v in ckpt["train_summary"].items() if k != "metrics"},
             **report}

@@ -14,6 +14,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="JSON report")
     parser.add_argument("--plot", default=None, help="PNG of accuracy vs decision time over θ")
     parser.add_argument("--compare", default=None, help="another checkpoint (e.g. the eos run) to evaluate and plot alongside")
+    parser.add_argument("--live-tail", type=float, default=1.0, metavar="SECONDS",
+                        help="follow each keyword clip with this much of its background and report how many a live "
+                             "stream would detect at all (default: %(default)s; 0 skips it)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--cache-dir", default=None)
@@ -29,6 +32,11 @@ def _headline(name: str, r: dict) -> str:
             f"median decision {'-' if dm is None else f'{dm:.0f} ms'}")
 
 
+def _live_line(live: dict) -> str:
+    return (f"  live (each keyword clip + {live['tail_s']:g} s of its background, θ={live['theta']:g}): "
+            f"right {live['right']:.3f}, wrong {live['wrong']:.3f}, no decision {live['no_decision']:.3f}")
+
+
 def run(args: argparse.Namespace) -> int:
     import json
     import sys
@@ -41,8 +49,12 @@ def run(args: argparse.Namespace) -> int:
     if args.theta is not None and not 0 < args.theta <= 1:
         print("firstspike evaluate: --theta must lie in (0, 1]", file=sys.stderr)
         return 2
+    if not 0 <= args.live_tail <= 60:
+        print("firstspike evaluate: --live-tail must lie in [0, 60] seconds", file=sys.stderr)
+        return 2
     common = dict(corpus_dir=args.corpus, split=args.split, task=args.task, theta=args.theta, device=args.device,
-                  batch_size=args.batch_size, cache_dir=args.cache_dir, show_progress=not args.quiet)
+                  batch_size=args.batch_size, cache_dir=args.cache_dir, show_progress=not args.quiet,
+                  live_tail_s=args.live_tail)
     try:
         report = evaluate_checkpoint(args.checkpoint, **common)
         reports = {Path(args.checkpoint).parent.name or "model": report}
@@ -57,6 +69,8 @@ def run(args: argparse.Namespace) -> int:
     Path(args.out).write_text(json.dumps(report, indent=2))
     for name, r in reports.items():
         print(_headline(name, r))
+        if r.get("live"):
+            print(_live_line(r["live"]))
     if args.plot:
         print(f"plot: {plot_tradeoff(reports, args.plot)}")
     print(f"report: {args.out}")

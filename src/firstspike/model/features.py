@@ -95,11 +95,12 @@ def default_cache_dir(corpus_dir: str | os.PathLike) -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "firstspike" / "features"
 
 
-def _extract(rows, frontend: LogMelFrontend, load_wav, desc: str, show_progress: bool):
+def _extract(rows, frontend: LogMelFrontend, load_audio, desc: str, show_progress: bool):
+    """Log-mels of every row; `load_audio(index, row)` gives the row's samples."""
     chunks, lengths = [], []
     with torch.no_grad():
-        for row in tqdm(rows, desc=desc, unit="clip", disable=not show_progress, leave=False):
-            audio = np.asarray(load_wav(row.path), dtype=np.float32)
+        for index, row in enumerate(tqdm(rows, desc=desc, unit="clip", disable=not show_progress, leave=False)):
+            audio = np.asarray(load_audio(index, row), dtype=np.float32)
             if audio.ndim != 1 or audio.size < frontend.hop:
                 raise ValueError(f"{row.path}: audio must be mono with at least {frontend.hop} samples")
             feats = frontend(torch.from_numpy(audio)[None])[0].numpy()
@@ -107,6 +108,13 @@ def _extract(rows, frontend: LogMelFrontend, load_wav, desc: str, show_progress:
             lengths.append(len(feats))
     offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
     return np.concatenate(chunks).astype(np.float32), offsets
+
+
+def features_for_rows(rows, labels: list[str], firing: set[str], frontend: LogMelFrontend, load_audio, desc: str,
+                      show_progress: bool = True) -> FeatureSet:
+    """Features of `rows` with audio from `load_audio(index, row)` (e.g. altered on the way), uncached."""
+    feats, offsets = _extract(rows, frontend, load_audio, desc, show_progress)
+    return _with_targets(feats, offsets, rows, labels, firing, frontend)
 
 
 def load_features(corpus, split: str, frontend: LogMelFrontend, cache_dir: str | os.PathLike,
@@ -125,7 +133,7 @@ def load_features(corpus, split: str, frontend: LogMelFrontend, cache_dir: str |
         with np.load(path) as cached:
             feats, offsets = cached["feats"], cached["offsets"]
     else:
-        feats, offsets = _extract(rows, frontend, load_wav, f"log-mel {split}", show_progress)
+        feats, offsets = _extract(rows, frontend, lambda _, row: load_wav(row.path), f"log-mel {split}", show_progress)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + f".{os.getpid()}.tmp.npz")
         np.savez(tmp, feats=feats, offsets=offsets)

@@ -1,0 +1,67 @@
+"""Keyword clips as a live microphone hears them: the audio goes on after the word.
+
+The clip metrics decide a clip that never crossed θ by its arg-max at the clip's end. A live stream has
+no end to fall back on: the server answers when a firing class crosses θ, or when the client sends
+`stop`. So this asks what a user who just says the word gets. Each single-word keyword clip is followed
+by `tail_s` of its own background (the audio before the word, looped; faint white noise when there is
+less than 100 ms of it), and a keyword counts as detected only if a firing class crosses θ before the
+tail ends. The network is causal, so the frames of the clip itself are the same as in the clip metrics.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from firstspike.model.features import FeatureSet, features_for_rows
+from firstspike.model.inference import decide, sequence_probabilities
+
+MIN_BACKGROUND_S = 0.1  # shortest stretch before the word worth looping
+GUARD_S = 0.05  # kept clear of the measured onset, whose energy VAD may start a little late
+QUIET_DBFS = -70.0  # the fallback tail: about the level of a quiet room through a decent microphone
+
+
+def with_background_tail(audio: np.ndarray, onset_ms: float | None, sample_rate: int, tail_s: float,
+                         seed: int) -> np.ndarray:
+    """`audio` followed by `tail_s` seconds of the clip's own background, looped."""
+    tail = int(round(tail_s * sample_rate))
+    before = 0 if onset_ms is None else int((onset_ms / 1000.0 - GUARD_S) * sample_rate)
+    if before >= MIN_BACKGROUND_S * sample_rate:
+        filler = np.resize(audio[:before], tail)
+    else:
+        filler = np.random.default_rng(seed).standard_normal(tail) * 10 ** (QUIET_DBFS / 20)
+    return np.concatenate([audio, filler.astype(np.float32)])
+
+
+def _metrics(data: FeatureSet, probs: list[np.ndarray], firing_mask: np.ndarray, theta: float,
+             frame_ms: float) -> dict:
+    dec = decide(probs, firing_mask, theta)
+    right = dec.spiked & (dec.predicted == data.targets)
+    wrong = dec.spiked & ~right
+    after_end = ((dec.t_star + 1) * frame_ms - np.array([r.offset_ms for r in data.rows], dtype=float))[dec.spiked]
+    return {"theta": theta, "right": float(right.mean()), "wrong": float(wrong.mean()),
+            "no_decision": float((~dec.spiked).mean()),
+            "decision_minus_offset_ms_median": float(np.median(after_end)) if after_end.size else None,
+            "decision_minus_offset_ms_p90": float(np.percentile(after_end, 90)) if after_end.size else None}
+
+
+def live_keyword_report(model, rows, labels: list[str], firing: list[str], theta: float, thetas, tail_s: float,
+                        load_wav, batch_size: int = 64, device: str = "cpu", show_progress: bool = True) -> dict | None:
+    """Right / wrong / no decision over the single-word keyword clips among `rows`, each followed by a tail."""
+    clips = [r for r in rows if r.kind == "clip" and r.label in firing and r.offset_ms is not None]
+    if not clips:
+        return None
+    rate = model.frontend.sample_rate
+
+    def load(index: int, row) -> np.ndarray:
+        return with_background_tail(np.asarray(load_wav(row.path), dtype=np.float32), row.onset_ms, rate, tail_s,
+                                    seed=index)
+
+    data = features_for_rows(clips, labels, set(firing), model.frontend, load, "live tails", show_progress)
+    with torch.no_grad():
+        probs = sequence_probabilities(model.classifier, data, model.feat_mean, model.feat_std, model.config.head,
+                                       batch_size, device)
+    mask = np.array([label in firing for label in labels])
+    frame_ms = model.config.hop_ms
+    return {"tail_s": tail_s, "n": len(clips), **_metrics(data, probs, mask, theta, frame_ms),
+            "theta_sweep": [_metrics(data, probs, mask, th, frame_ms) for th in sorted(set(thetas) | {theta})]}
