@@ -150,3 +150,10 @@ done
 for name in h192 h256 l2; do "$fs" export "runs/$name-rc-s0/best.pt" -o "runs/$name-rc-s0/model.onnx"; done
 "$py" bench/step_latency.py --checkpoint models/default/checkpoint.pt --variants fused --steps 3000 \
     --onnx runs/h192-rc-s0/model.onnx runs/h256-rc-s0/model.onnx runs/l2-rc-s0/model.onnx
+
+# the live view (docs/benchmarks.md, "The live view"): every 12- and 30-epoch seed, then RC beside EOS
+for run in rc-s{0,1,2} eos-s{0,1,2} x-rc-e30-s{0,1,2} x-eos-e30-s{0,1,2}; do
+  "$fs" evaluate "runs/$run/best.pt" --corpus "$corpus" --theta 0.9 --out "runs/$run/live-test-0.9.json" --quiet
+done
+"$py" bench/kws_live.py --rc runs/x-rc-e30-s{0,1,2}/live-test-0.9.json --eos runs/x-eos-e30-s{0,1,2}/live-test-0.9.json
+"$py" bench/kws_live.py --rc runs/rc-s{0,1,2}/live-test-0.9.json --eos runs/eos-s{0,1,2}/live-test-0.9.json

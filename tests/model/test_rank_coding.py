@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from firstspike.model.classifier import SequenceClassifier
-from firstspike.model.rank_coding import first_spike, forward_until_spike, output_entropy, peak_loss, rc_loss
+from firstspike.model.rank_coding import first_spike, forward_until_spike, output_entropy, rc_loss
 
 MASK = torch.tensor([True, True, False])  # two firing classes, one filler
 
@@ -99,39 +99,6 @@ def test_step_averaged_entropy_matches_reference(chunk):
     for g, r in zip(grads, ref_grads):
         torch.testing.assert_close(g, r, atol=1e-5, rtol=1e-4)
     assert forward_until_spike(clf, feats, lengths, MASK, theta, chunk=chunk).mean_entropy is None
-
-
-@pytest.mark.parametrize("chunk", [1, 5, 8])
-def test_peak_logits_match_reference(chunk):
-    """For a tracked sequence that never spikes, `peak_logits` are those of the step (from `peak_from` on)
-    where its target scored highest, with their gradient; `logits_at_t` stay t*'s."""
-    clf, feats, lengths = _setup(5)
-    with torch.no_grad():
-        probs = torch.softmax(clf(feats)[0], -1)[..., :2].amax(-1)
-    theta = float(probs.median())
-    ref_logits, ref_t, ref_spiked = _reference(clf, feats, lengths, theta)
-    assert 0 < ref_spiked.sum() < len(ref_spiked)
-    targets = torch.tensor([0, 1, -1, 2, 0, 1, -1, 0, 1, 0, 1, 2])
-    start = torch.tensor([0, 3, 0, 7, 2, 0, 5, 9, 1, 4, 0, 6])
-    all_logits, _ = clf(feats)
-    target_probs = torch.softmax(all_logits, -1).gather(2, targets.clamp(min=0)[:, None, None].expand(-1, 40, 1))[..., 0]
-    steps = torch.arange(40)[None, :]
-    target_probs = target_probs.masked_fill((steps >= lengths[:, None]) | (steps < start[:, None]), -1.0)
-    peak_t = target_probs.argmax(dim=1)
-    used = ~ref_spiked & (targets >= 0)
-    assert used.any() and (~used).any()
-    expected = all_logits[torch.arange(12), peak_t]
-    loss_targets = targets.clamp(min=0)
-    ref_grads = torch.autograd.grad(peak_loss(expected, used, loss_targets), list(clf.parameters()))
-
-    res = forward_until_spike(clf, feats, lengths, MASK, theta, chunk=chunk, peak_targets=targets, peak_from=start)
-    assert torch.equal(res.t_star, ref_t) and torch.equal(res.spiked, ref_spiked) and torch.equal(res.peak_used, used)
-    torch.testing.assert_close(res.logits_at_t, ref_logits, atol=1e-5, rtol=1e-5)
-    torch.testing.assert_close(res.peak_logits[used], expected[used], atol=1e-5, rtol=1e-5)
-    grads = torch.autograd.grad(peak_loss(res.peak_logits, res.peak_used, loss_targets), list(clf.parameters()))
-    for g, r in zip(grads, ref_grads):
-        torch.testing.assert_close(g, r, atol=1e-5, rtol=1e-4)
-    assert forward_until_spike(clf, feats, lengths, MASK, theta, chunk=chunk).peak_logits is None
 
 
 def test_eos_forward_runs_each_sequence_to_its_end():

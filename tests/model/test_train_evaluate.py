@@ -68,17 +68,6 @@ def test_step_averaged_entropy_trains_and_is_recorded(tiny_train_corpus, tmp_pat
     assert spike[0]["train_loss"] != mean[0]["train_loss"]
 
 
-def test_peak_loss_trains_and_is_recorded(tiny_train_corpus, tmp_path):
-    """`--peak-loss` adds a term for keywords that never spiked, so the loss differs from plain rc's."""
-    common = ["train", "--corpus", str(tiny_train_corpus), "--epochs", "1", "--theta", "0.99", *SMALL]
-    assert main([*common, "--out", str(tmp_path / "plain")]) == 0
-    assert main([*common, "--out", str(tmp_path / "peak"), "--peak-loss"]) == 0
-    assert json.loads((tmp_path / "peak" / "config.json").read_text())["summary"]["peak_loss"] is True
-    plain, peak = ([json.loads(l) for l in (tmp_path / run / "metrics.jsonl").read_text().splitlines()]
-                   for run in ("plain", "peak"))
-    assert peak[0]["train_loss"] != plain[0]["train_loss"]
-
-
 def test_impossible_warp_is_a_clear_error(tiny_train_corpus, tmp_path, capsys):
     assert main(["train", "--corpus", str(tiny_train_corpus), "--out", str(tmp_path / "r"), "--warp", "1", *SMALL]) == 2
     assert "0 <= warp < 0.5" in capsys.readouterr().err

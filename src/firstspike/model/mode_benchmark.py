@@ -40,7 +40,7 @@ def one_epoch(model, data, theta: float, beta: float, batch_size: int, chunk: in
     for idx in batches:
         feats, lengths = data.batch(idx, model.feat_mean, model.feat_std)
         feats = spec_augment(feats, lengths, gen)
-        logits, t_star, _, used, *_ = runner(feats, lengths)
+        logits, t_star, _, used, _ = runner(feats, lengths)
         loss = rc_loss(logits, time_dependent_targets(data, idx, t_star), beta, model.config.head)
         opt.zero_grad(set_to_none=True)
         loss.backward()

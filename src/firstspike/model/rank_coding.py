@@ -63,9 +63,8 @@ def first_spike(probs: torch.Tensor, firing_mask: torch.Tensor, theta: float,
     return torch.where(spiked, first, lengths - 1), spiked
 
 
-@torch.no_grad()
 def _scores_for_check(logits: torch.Tensor, head: str) -> torch.Tensor:
-    """`classifier.scores` without gradient, with the softmax written out (shift, exp, normalise).
+    """`classifier.scores`, with the softmax written out (shift, exp, normalise).
 
     Over a [batch, chunk, classes] block torch's CPU softmax took 4-5x as long on this machine, and the
     runner checks θ after every chunk; for a single row torch's kernel is the faster one, so inference
@@ -86,24 +85,6 @@ def output_entropy(logits: torch.Tensor, head: str = "softmax") -> torch.Tensor:
     return -(p * F.logsigmoid(logits) + (1 - p) * F.logsigmoid(-logits)).sum(dim=-1)
 
 
-def _cross_entropy(logits: torch.Tensor, targets: torch.Tensor, head: str) -> torch.Tensor:
-    """Per-row cross-entropy [B] (softmax), or the sum of per-class binary ones (sigmoid)."""
-    if head == "softmax":
-        return F.cross_entropy(logits, targets, reduction="none")
-    if head == "sigmoid":
-        one_hot = F.one_hot(targets, logits.shape[-1]).to(logits.dtype)
-        return F.binary_cross_entropy_with_logits(logits, one_hot, reduction="none").sum(-1)
-    raise ValueError(f"unknown head {head!r}")
-
-
-def peak_loss(peak_logits: torch.Tensor, used: torch.Tensor, targets: torch.Tensor, head: str = "softmax") -> torch.Tensor:
-    """Cross-entropy at each missed keyword's peak step, summed over the `used` rows and divided by the
-    batch size, so that it adds to `rc_loss` at the same scale."""
-    if not used.any():
-        return peak_logits.sum() * 0.0
-    return _cross_entropy(peak_logits[used], targets[used], head).sum() / len(targets)
-
-
 def rc_loss(logits_at_t: torch.Tensor, targets: torch.Tensor, beta: float, head: str = "softmax",
             entropy: torch.Tensor | None = None) -> torch.Tensor:
     """Mean over the batch of cross-entropy at t* minus β × entropy.
@@ -111,46 +92,18 @@ def rc_loss(logits_at_t: torch.Tensor, targets: torch.Tensor, beta: float, head:
     The entropy is that of the outputs at t*, unless `entropy` [B] (e.g. `SpikeResult.mean_entropy`,
     differentiable) is given.
     """
-    ce = _cross_entropy(logits_at_t, targets, head).mean()
+    if head == "softmax":
+        ce = F.cross_entropy(logits_at_t, targets)
+    elif head == "sigmoid":
+        one_hot = F.one_hot(targets, logits_at_t.shape[-1]).to(logits_at_t.dtype)
+        ce = F.binary_cross_entropy_with_logits(logits_at_t, one_hot, reduction="none").sum(-1).mean()
+    else:
+        raise ValueError(f"unknown head {head!r}")
     if beta == 0:
         return ce
     if entropy is None:
         entropy = output_entropy(logits_at_t, head)
     return ce - beta * entropy.mean()
-
-
-class _PeakTracker:
-    """Per sequence, the logits of the step (from `start_at` on) where its target has scored highest so far."""
-
-    def __init__(self, targets: torch.Tensor, start_at: torch.Tensor | None, batch: int, n_classes: int,
-                 like: torch.Tensor):
-        self.targets = torch.as_tensor(targets, device=like.device).long()
-        if self.targets.shape != (batch,) or (self.targets >= n_classes).any():
-            raise ValueError(f"peak_targets must be [batch] class indices (or -1), got shape {tuple(self.targets.shape)}")
-        self.start_at = (torch.zeros_like(self.targets) if start_at is None
-                         else torch.as_tensor(start_at, device=like.device).long())
-        self.best_score = like.new_full((batch,), -1.0)
-        self.best_logits = like.new_zeros(batch, n_classes)
-
-    def update(self, active: torch.Tensor, steps: torch.Tensor, logits: torch.Tensor, checked: torch.Tensor,
-               valid: torch.Tensor) -> None:
-        targets = self.targets[active]
-        tracked = targets >= 0
-        if not tracked.any():
-            return
-        score = checked.gather(2, targets.clamp(min=0)[:, None, None].expand(-1, logits.shape[1], 1))[..., 0]
-        window = valid & (steps[None, :] >= self.start_at[active][:, None])
-        score = torch.where(window, score, torch.full_like(score, -1.0))
-        chunk_best, at = score.max(dim=1)
-        better = tracked & (chunk_best > self.best_score[active])
-        if better.any():
-            rows = better.nonzero(as_tuple=True)[0]
-            self.best_score[active[rows]] = chunk_best[rows]
-            self.best_logits = self.best_logits.index_copy(0, active[rows], logits[rows, at[rows]])
-
-    def result(self, spiked: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(peak logits [B, K], used [B]): tracked sequences that never spiked and had a step in their window."""
-        return self.best_logits, (self.targets >= 0) & ~spiked & (self.best_score >= 0)
 
 
 @dataclass
@@ -160,24 +113,16 @@ class SpikeResult:
     spiked: torch.Tensor  # [B] bool
     frames_computed: int  # frames actually pushed through the LSTM (all layers count once)
     mean_entropy: torch.Tensor | None = None  # [B], differentiable: output entropy averaged over steps 0..t*
-    peak_logits: torch.Tensor | None = None  # [B, K], differentiable: logits where the peak target scored highest
-    peak_used: torch.Tensor | None = None  # [B] bool: rows whose peak_logits count (tracked, never spiked)
 
 
 def forward_until_spike(classifier: SequenceClassifier, feats: torch.Tensor, lengths: torch.Tensor,
                         firing_mask: torch.Tensor, theta: float, chunk: int = 8,
-                        head: str = "softmax", step_entropy: bool = False,
-                        peak_targets: torch.Tensor | None = None,
-                        peak_from: torch.Tensor | None = None) -> SpikeResult:
+                        head: str = "softmax", step_entropy: bool = False) -> SpikeResult:
     """Run `classifier` over feats [B, T, F] until each sequence spikes or ends, shrinking the batch.
 
     After every chunk of `chunk` steps, the sequences that have spiked or reached their length leave
     the active set (index_select on h, c and the batch index), so later chunks cost less. With
     `step_entropy`, the output entropy of every step up to t* is summed on the way (`mean_entropy`).
-
-    `peak_targets` [B] (a class index, or -1 for none) and `peak_from` [B] (first step to look at):
-    for a tracked sequence that ends without spiking, `peak_logits` also holds the logits of the step
-    where its target scored highest (for `peak_loss`, *ours*); `logits_at_t` is unchanged.
     """
     if feats.dim() != 3:
         raise ValueError(f"feats must be [batch, time, features], got shape {tuple(feats.shape)}")
@@ -198,7 +143,6 @@ def forward_until_spike(classifier: SequenceClassifier, feats: torch.Tensor, len
     frames = 0
     start = 0
     entropy_sum = feats.new_zeros(batch) if step_entropy else None
-    peak = _PeakTracker(peak_targets, peak_from, batch, n_classes, feats) if peak_targets is not None else None
     while active.numel() > 0:
         act_len = lengths[active]
         span = min(chunk, int(act_len.max()) - start)
@@ -209,10 +153,11 @@ def forward_until_spike(classifier: SequenceClassifier, feats: torch.Tensor, len
 
         steps_here = start + torch.arange(span, device=device)
         valid = steps_here[None, :] < act_len[:, None]
-        checked = None if never and peak is None else _scores_for_check(logits, head)
-        crossed = torch.zeros_like(valid) if never else (checked[..., mask].amax(-1) >= theta) & valid
-        if peak is not None:
-            peak.update(active, steps_here, logits, checked, valid)
+        if never:
+            crossed = torch.zeros_like(valid)
+        else:
+            with torch.no_grad():
+                crossed = (_scores_for_check(logits, head)[..., mask].amax(-1) >= theta) & valid
         spiked = crossed.any(dim=1)
         ended = act_len <= start + span
         finished = spiked | ended
@@ -237,14 +182,10 @@ def forward_until_spike(classifier: SequenceClassifier, feats: torch.Tensor, len
     inverse = torch.empty_like(order)
     inverse[order] = torch.arange(batch, device=device)
     t_star = torch.cat(done_t)[inverse]
-    spiked_all = torch.cat(done_spiked)[inverse]
-    peak_logits, peak_used = peak.result(spiked_all) if peak is not None else (None, None)
     return SpikeResult(
         logits_at_t=torch.cat(done_logits)[inverse],
         t_star=t_star,
-        spiked=spiked_all,
+        spiked=torch.cat(done_spiked)[inverse],
         frames_computed=frames,
         mean_entropy=None if entropy_sum is None else entropy_sum / (t_star + 1).to(entropy_sum.dtype),
-        peak_logits=peak_logits,
-        peak_used=peak_used,
     )

@@ -33,7 +33,7 @@ from firstspike.model.classifier import KeywordSpotter, ModelConfig, SequenceCla
 from firstspike.model.feature_augment import FeatureAugment, spec_augment
 from firstspike.model.features import FeatureSet, default_cache_dir, load_features, normalise
 from firstspike.model.inference import decide, sequence_probabilities
-from firstspike.model.rank_coding import ENTROPY_READINGS, forward_until_spike, peak_loss, rc_loss
+from firstspike.model.rank_coding import ENTROPY_READINGS, forward_until_spike, rc_loss
 
 MODES = ("rc", "eos")
 
@@ -52,7 +52,6 @@ class TrainConfig:
     theta: float = 0.9
     beta: float = 0.01
     entropy: str = "spike"
-    peak_loss: bool = False
     seed: int = 0
     patience: int = 5
     device: str = "auto"
@@ -162,18 +161,10 @@ class SpikeRunner(nn.Module):
         self.register_buffer("firing_mask", firing_mask, persistent=False)
         self.theta, self.chunk, self.head, self.step_entropy = theta, chunk, head, step_entropy
 
-    def forward(self, feats: torch.Tensor, lengths: torch.Tensor, peak_targets: torch.Tensor | None = None,
-                peak_from: torch.Tensor | None = None):
+    def forward(self, feats: torch.Tensor, lengths: torch.Tensor):
         res = forward_until_spike(self.classifier, feats, lengths, self.firing_mask, self.theta, self.chunk, self.head,
-                                  step_entropy=self.step_entropy, peak_targets=peak_targets, peak_from=peak_from)
-        return (res.logits_at_t, res.t_star, res.spiked, torch.tensor(res.frames_computed), res.mean_entropy,
-                res.peak_logits, res.peak_used)
-
-
-def keyword_targets(data: FeatureSet, idx: np.ndarray, firing_mask: torch.Tensor) -> torch.Tensor:
-    """Each sequence's label if it is a firing class, else -1 (fillers keep their loss at the end)."""
-    targets = torch.from_numpy(data.targets[idx])
-    return torch.where(firing_mask.cpu()[targets], targets, torch.full_like(targets, -1))
+                                  step_entropy=self.step_entropy)
+        return res.logits_at_t, res.t_star, res.spiked, torch.tensor(res.frames_computed), res.mean_entropy
 
 
 def time_dependent_targets(data: FeatureSet, idx: np.ndarray, t_star: torch.Tensor) -> torch.Tensor:
@@ -255,7 +246,6 @@ def _train(cfg: TrainConfig, d: Dist, device: torch.device) -> dict:
     theta = cfg.theta if cfg.mode == "rc" else math.inf
     beta = cfg.beta if cfg.mode == "rc" else 0.0
     step_entropy = beta > 0 and cfg.entropy == "mean"
-    use_peak = cfg.mode == "rc" and cfg.peak_loss
     runner = SpikeRunner(model.classifier, model.firing_mask, theta, cfg.chunk, model_cfg.head, step_entropy).to(device)
     if d.active:
         runner = nn.parallel.DistributedDataParallel(
@@ -270,8 +260,7 @@ def _train(cfg: TrainConfig, d: Dist, device: torch.device) -> dict:
     if cfg.resume:
         start_epoch, best, bad_epochs = _resume(out / "last.pt", model, optimizer, scheduler, cfg, device)
     summary_base = {"corpus": corpus.summary(), "task": cfg.task, "mode": cfg.mode,
-                    "theta": cfg.theta, "beta": beta, "entropy": cfg.entropy,
-                    "peak_loss": cfg.peak_loss and cfg.mode == "rc", "train_clips": len(train_set),
+                    "theta": cfg.theta, "beta": beta, "entropy": cfg.entropy, "train_clips": len(train_set),
                     "val_clips": len(val_set), "world_size": d.world, "seed": cfg.seed}
     if d.main:
         out.mkdir(parents=True, exist_ok=True)
@@ -300,13 +289,9 @@ def _train(cfg: TrainConfig, d: Dist, device: torch.device) -> dict:
             if cfg.specaugment:
                 feats = spec_augment(feats, lengths, gen)
             feats, lengths = feats.to(device), lengths.to(device)
-            peak = (keyword_targets(train_set, idx, model.firing_mask).to(device),
-                    torch.from_numpy(train_set.onset_frames[idx]).to(device)) if use_peak else (None, None)
-            logits, t_star, spiked, frames, mean_entropy, peak_logits, peak_used = runner(feats, lengths, *peak)
+            logits, t_star, spiked, frames, mean_entropy = runner(feats, lengths)
             targets = time_dependent_targets(train_set, idx, t_star).to(device)
             loss = rc_loss(logits, targets, beta, model_cfg.head, entropy=mean_entropy)
-            if use_peak:
-                loss = loss + peak_loss(peak_logits, peak_used, peak[0].clamp(min=0), model_cfg.head)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             nn.utils.clip_grad_norm_(model.classifier.parameters(), cfg.grad_clip)

@@ -19,9 +19,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--beta", type=float, default=0.01, help="entropy reward β (rc only)")
     parser.add_argument("--entropy", default="spike", choices=["spike", "mean"],
                         help="where β's entropy is read: at the first spike t* (default) or averaged over steps 0..t*")
-    parser.add_argument("--peak-loss", action="store_true",
-                        help="rc: also train a keyword sequence that never spikes at the step after its onset where "
-                             "its keyword scored highest (ours; see docs/training.md)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--patience", type=int, default=5, help="epochs without validation gain before stopping")
     parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N")
@@ -56,8 +53,7 @@ def run(args: argparse.Namespace) -> int:
         cfg = TrainConfig(
             corpus=args.corpus, out=args.out, task=args.task, mode=args.mode, epochs=args.epochs,
             batch_size=args.batch_size, lr=args.lr, hidden=args.hidden, layers=args.layers, theta=args.theta,
-            beta=args.beta, entropy=args.entropy, peak_loss=args.peak_loss, seed=args.seed, patience=args.patience,
-            device=args.device,
+            beta=args.beta, entropy=args.entropy, seed=args.seed, patience=args.patience, device=args.device,
             workers=args.workers, resume=args.resume, max_train_clips=args.max_train_clips, chunk=args.chunk,
             specaugment=not args.no_specaugment, warp=args.warp, gain_db=args.gain_db, eq_db=args.eq_db,
             cache_dir=args.cache_dir, progress=not args.quiet,
