@@ -67,6 +67,21 @@ def test_listen_once_streams_the_capture_device_in_real_time(server, audio, tmp_
     assert decision["decision_latency_ms"] is not None and decision["decision_latency_ms"] >= 0
 
 
+def test_listen_endpoint_stops_once_the_speech_is_over(server, audio, tmp_path):
+    """With θ = 1 nothing can spike; `--endpoint-ms` still ends the session, with 'stop', soon after the word."""
+    _portaudio_or_skip()
+    wav = audio / "corpus" / "yes" / "yes_0.wav"
+    home = _fake_mic_home(tmp_path, wav)
+    word_end_s = 0.5 + sf.info(str(wav)).duration  # the fake mic: 0.5 s of silence, the word, 1 s of silence
+    done = _listen(home, *server.args(), "--device", "filemic", "--rate", "16000", "--once", "--threshold", "1",
+                   "--endpoint-ms", "300", "--json")
+    assert done.returncode == 0, done.stderr
+    (decision,) = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    assert decision["early"] is False and decision["close_code"] == 1000
+    # ends 300 ms after the word (less the word's own quiet tail), rounded up to the 100 ms chunks
+    assert 500 < decision["audio_ms"] <= 1000 * (word_end_s + 0.3) + 100
+
+
 def test_listen_explains_a_missing_input_device(server, tmp_path):
     _portaudio_or_skip()
     home = tmp_path / "empty-home"

@@ -1,7 +1,9 @@
 """`firstspike listen`: stream the microphone, show level and partial scores, print each decision.
 
 After a decision the server closes the session; the command opens a new one and listens again
-(`--once` stops after the first). sounddevice is imported only when the command runs.
+(`--once` stops after the first). With `--endpoint-ms` a session also ends, with `stop`, once speech
+has been followed by that much quiet (`client/endpoint.py`). sounddevice is imported only when the
+command runs.
 """
 
 from __future__ import annotations
@@ -28,6 +30,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--once", action="store_true", help="stop after the first decision")
     parser.add_argument("--seconds", type=positive_float,
                         help="end each session after this much audio with 'stop' (a non-early decision)")
+    parser.add_argument("--endpoint-ms", type=positive_float, metavar="MS",
+                        help="end each session with 'stop' once speech is followed by this much quiet, so a keyword "
+                             "that never crosses θ still gets the model's best answer (off by default; see "
+                             "docs/client.md for what it costs)")
     parser.add_argument("--json", action="store_true", help="print each decision as one JSON line; no live display")
 
 
@@ -132,10 +138,15 @@ async def _listen(args, options, mic, decisions: list[dict], out, err) -> int:
 
     from firstspike.client.connection import run_session
 
+    import numpy as np
+
+    from firstspike.client.endpoint import Endpointer
+
     max_frames = None if args.seconds is None else round(args.seconds * mic.sample_rate)
 
     async def captured():
         sent = 0
+        endpoint = None if args.endpoint_ms is None else Endpointer(mic.sample_rate, args.endpoint_ms)
         while max_frames is None or sent < max_frames:
             if mic.error is not None:
                 raise RuntimeError(f"audio capture failed: {mic.error}")
@@ -147,6 +158,8 @@ async def _listen(args, options, mic, decisions: list[dict], out, err) -> int:
                 chunk = chunk[: 2 * (max_frames - sent)]
             sent += len(chunk) // 2
             yield chunk
+            if endpoint is not None and endpoint.push(np.frombuffer(chunk, "<i2").astype(np.float32) / 32768.0):
+                return  # the speech is over: run_session sends 'stop'
 
     live_display = not args.json and err.is_terminal
     view = _LiveView(err)

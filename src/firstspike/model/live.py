@@ -6,6 +6,10 @@ no end to fall back on: the server answers when a firing class crosses θ, or wh
 by `tail_s` of its own background (the audio before the word, looped; faint white noise when there is
 less than 100 ms of it), and a keyword counts as detected only if a firing class crosses θ before the
 tail ends. The network is causal, so the frames of the clip itself are the same as in the clip metrics.
+
+`endpointed` is what a client that ends its stream with `stop` once the speech is over gets (as
+`firstspike listen` does): a spike up to `endpoint_ms` after the word's measured end, or else the
+server's arg-max at that point, which may be a filler ("no command").
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from firstspike.model.inference import decide, sequence_probabilities
 MIN_BACKGROUND_S = 0.1  # shortest stretch before the word worth looping
 GUARD_S = 0.05  # kept clear of the measured onset, whose energy VAD may start a little late
 QUIET_DBFS = -70.0  # the fallback tail: about the level of a quiet room through a decent microphone
+ENDPOINT_MS = 500.0  # `firstspike listen --endpoint-ms`'s default: stop this long after the speech ends
 
 
 def with_background_tail(audio: np.ndarray, onset_ms: float | None, sample_rate: int, tail_s: float,
@@ -34,20 +39,30 @@ def with_background_tail(audio: np.ndarray, onset_ms: float | None, sample_rate:
 
 
 def _metrics(data: FeatureSet, probs: list[np.ndarray], firing_mask: np.ndarray, theta: float,
-             frame_ms: float) -> dict:
+             frame_ms: float, endpoint_ms: float) -> dict:
     dec = decide(probs, firing_mask, theta)
     right = dec.spiked & (dec.predicted == data.targets)
     wrong = dec.spiked & ~right
-    after_end = ((dec.t_star + 1) * frame_ms - np.array([r.offset_ms for r in data.rows], dtype=float))[dec.spiked]
+    offsets = np.array([r.offset_ms for r in data.rows], dtype=float)
+    after_end = ((dec.t_star + 1) * frame_ms - offsets)[dec.spiked]
+    # a client that ends the stream `endpoint_ms` after the word gets the arg-max there if nothing spiked
+    ends = np.minimum(np.ceil((offsets + endpoint_ms) / frame_ms).astype(int), dec.lengths) - 1
+    ended = decide([p[: end + 1] for p, end in zip(probs, ends)], firing_mask, theta)
+    said_command = firing_mask[ended.predicted]
     return {"theta": theta, "right": float(right.mean()), "wrong": float(wrong.mean()),
             "no_decision": float((~dec.spiked).mean()),
             "decision_minus_offset_ms_median": float(np.median(after_end)) if after_end.size else None,
-            "decision_minus_offset_ms_p90": float(np.percentile(after_end, 90)) if after_end.size else None}
+            "decision_minus_offset_ms_p90": float(np.percentile(after_end, 90)) if after_end.size else None,
+            "endpointed": {"right": float(np.mean(ended.predicted == data.targets)),
+                           "wrong": float(np.mean(said_command & (ended.predicted != data.targets))),
+                           "no_command": float(np.mean(~said_command))}}
 
 
 def live_keyword_report(model, rows, labels: list[str], firing: list[str], theta: float, thetas, tail_s: float,
-                        load_wav, batch_size: int = 64, device: str = "cpu", show_progress: bool = True) -> dict | None:
-    """Right / wrong / no decision over the single-word keyword clips among `rows`, each followed by a tail."""
+                        load_wav, batch_size: int = 64, device: str = "cpu", show_progress: bool = True,
+                        endpoint_ms: float = ENDPOINT_MS) -> dict | None:
+    """Right / wrong / no decision over the single-word keyword clips among `rows`, each followed by a tail;
+    `endpointed`: the same when the client sends `stop` `endpoint_ms` after the word's end."""
     clips = [r for r in rows if r.kind == "clip" and r.label in firing and r.offset_ms is not None]
     if not clips:
         return None
@@ -63,5 +78,7 @@ def live_keyword_report(model, rows, labels: list[str], firing: list[str], theta
                                        batch_size, device)
     mask = np.array([label in firing for label in labels])
     frame_ms = model.config.hop_ms
-    return {"tail_s": tail_s, "n": len(clips), **_metrics(data, probs, mask, theta, frame_ms),
-            "theta_sweep": [_metrics(data, probs, mask, th, frame_ms) for th in sorted(set(thetas) | {theta})]}
+    return {"tail_s": tail_s, "n": len(clips), "endpoint_ms": endpoint_ms,
+            **_metrics(data, probs, mask, theta, frame_ms, endpoint_ms),
+            "theta_sweep": [_metrics(data, probs, mask, th, frame_ms, endpoint_ms)
+                            for th in sorted(set(thetas) | {theta})]}

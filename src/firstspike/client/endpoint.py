@@ -1,0 +1,61 @@
+"""End-of-utterance detection for a live microphone: speech, then enough quiet.
+
+A live stream is answered only when a keyword crosses θ. A keyword the model is unsure of never does,
+and the user hears nothing. A client that sends `stop` once the speech is over gets the model's best
+answer at that point instead (a decision with `"early": false`, possibly a filler). This is a plain
+energy detector, so it runs in the client and needs nothing from the server. It works on 10 ms frames,
+against a noise floor that follows the quietest frames: it drops at once and rises by `FLOOR_RISE_DB`
+per frame, so a steady fan or hum is the floor from the start. A sudden lasting rise of the background
+(a fan switched on) counts as speech until the floor has risen to it, 2-3 s; the stop that follows
+then gets a filler answer, and the next session starts over.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+FRAME_S = 0.01
+FLOOR_RISE_DB = 0.05  # per 10 ms frame: 5 dB a second
+SILENT_DB = -100.0  # the level of digital silence, so that a floor exists from the first frame
+
+
+class Endpointer:
+    """Feed it PCM as it is captured; `push` returns True once speech has been followed by `quiet_ms`."""
+
+    def __init__(self, sample_rate: int, quiet_ms: float, margin_db: float = 12.0, min_speech_ms: float = 60.0):
+        if quiet_ms <= 0:
+            raise ValueError(f"quiet_ms must be positive, got {quiet_ms}")
+        self.frame = max(1, round(sample_rate * FRAME_S))
+        self.quiet_frames = math.ceil(quiet_ms / 1000 / FRAME_S)
+        self.min_speech_frames = max(1, math.ceil(min_speech_ms / 1000 / FRAME_S))
+        self.margin_db = margin_db
+        self.floor_db: float | None = None
+        self.speech_frames = 0
+        self.quiet_run = 0
+        self._pending = np.zeros(0, np.float32)
+
+    @property
+    def heard_speech(self) -> bool:
+        return self.speech_frames >= self.min_speech_frames
+
+    def push(self, samples: np.ndarray) -> bool:
+        """Mono float samples in [-1, 1]; True when the utterance is over."""
+        audio = np.concatenate([self._pending, np.asarray(samples, np.float32)])
+        whole = len(audio) // self.frame * self.frame
+        self._pending = audio[whole:]
+        for frame in audio[:whole].reshape(-1, self.frame):
+            if self._frame(frame):
+                return True
+        return False
+
+    def _frame(self, frame: np.ndarray) -> bool:
+        level = 10.0 * math.log10(max(float(np.mean(frame * frame)), 10 ** (SILENT_DB / 10)))
+        self.floor_db = level if self.floor_db is None else min(level, self.floor_db + FLOOR_RISE_DB)
+        if level > self.floor_db + self.margin_db:
+            self.speech_frames += 1
+            self.quiet_run = 0
+        elif self.heard_speech:
+            self.quiet_run += 1
+        return self.heard_speech and self.quiet_run >= self.quiet_frames

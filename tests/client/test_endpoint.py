@@ -1,0 +1,47 @@
+"""End-of-utterance detection: speech, then enough quiet, against a floor that follows the background."""
+
+import numpy as np
+import pytest
+
+from firstspike.client.endpoint import Endpointer
+
+RATE = 16000
+
+
+def _noise(seconds: float, dbfs: float, seed: int) -> np.ndarray:
+    return (np.random.default_rng(seed).standard_normal(int(seconds * RATE)) * 10 ** (dbfs / 20)).astype(np.float32)
+
+
+def _fed_in_chunks(endpoint: Endpointer, audio: np.ndarray, chunk: int) -> float | None:
+    """Seconds of audio pushed when the endpointer fired, or None."""
+    for start in range(0, len(audio), chunk):
+        if endpoint.push(audio[start: start + chunk]):
+            return (start + len(audio[start: start + chunk])) / RATE
+    return None
+
+
+@pytest.mark.parametrize("chunk", [160, 1600, 1237])
+def test_fires_after_speech_and_the_quiet_that_follows(chunk):
+    word = 0.3 * np.sin(2 * np.pi * 220 * np.arange(int(0.4 * RATE)) / RATE).astype(np.float32)
+    audio = np.concatenate([_noise(0.5, -60, 0), word + _noise(0.4, -60, 1), _noise(2.0, -60, 2)])
+    fired = _fed_in_chunks(Endpointer(RATE, quiet_ms=500), audio, chunk)
+    assert fired is not None
+    assert 0.9 + 0.5 <= fired <= 0.9 + 0.5 + chunk / RATE + 0.02  # word ends at 0.9 s; 500 ms of quiet
+
+
+@pytest.mark.parametrize("dbfs", [-80, -50, -30])
+def test_steady_background_never_fires(dbfs):
+    endpoint = Endpointer(RATE, quiet_ms=300)
+    assert _fed_in_chunks(endpoint, _noise(5.0, dbfs, 3), 1600) is None
+    assert not endpoint.heard_speech
+
+
+def test_a_click_is_not_speech():
+    audio = _noise(2.0, -60, 5)
+    audio[8000:8080] = 0.5  # 5 ms
+    assert _fed_in_chunks(Endpointer(RATE, quiet_ms=300), audio, 1600) is None
+
+
+def test_rejects_a_zero_wait():
+    with pytest.raises(ValueError, match="quiet_ms"):
+        Endpointer(RATE, quiet_ms=0)
