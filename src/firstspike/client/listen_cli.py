@@ -134,12 +134,10 @@ async def _listen(args, options, mic, decisions: list[dict], out, err) -> int:
     import json
     import queue
 
+    import numpy as np
     from rich.live import Live
 
     from firstspike.client.connection import run_session
-
-    import numpy as np
-
     from firstspike.client.endpoint import Endpointer
 
     max_frames = None if args.seconds is None else round(args.seconds * mic.sample_rate)

@@ -23,7 +23,7 @@ from firstspike.model.inference import decide, sequence_probabilities
 MIN_BACKGROUND_S = 0.1  # shortest stretch before the word worth looping
 GUARD_S = 0.05  # kept clear of the measured onset, whose energy VAD may start a little late
 QUIET_DBFS = -70.0  # the fallback tail: about the level of a quiet room through a decent microphone
-ENDPOINT_MS = 500.0  # `firstspike listen --endpoint-ms`'s default: stop this long after the speech ends
+ENDPOINT_MS = 500.0  # the `firstspike listen --endpoint-ms` the live view assumes (docs/client.md)
 
 
 def with_background_tail(audio: np.ndarray, onset_ms: float | None, sample_rate: int, tail_s: float,
