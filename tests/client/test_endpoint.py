@@ -36,6 +36,15 @@ def test_steady_background_never_fires(dbfs):
     assert not endpoint.heard_speech
 
 
+def test_a_frame_of_digital_silence_does_not_turn_the_background_into_speech():
+    """A looped file's seam: one 10 ms frame of zeros between repeats of the background."""
+    background = _noise(1.0, -40, 6)
+    audio = np.concatenate([background, np.zeros(160, np.float32), background, np.zeros(160, np.float32), background])
+    endpoint = Endpointer(RATE, quiet_ms=300)
+    assert _fed_in_chunks(endpoint, audio, 320) is None
+    assert not endpoint.heard_speech
+
+
 def test_a_click_is_not_speech():
     audio = _noise(2.0, -60, 5)
     audio[8000:8080] = 0.5  # 5 ms

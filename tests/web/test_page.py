@@ -68,6 +68,22 @@ def test_page_shows_the_decision_for_a_spoken_keyword(word, open_server, launch_
     assert not errors, errors
 
 
+def test_page_stops_by_itself_once_the_speech_is_over(open_server, launch_browser, artifacts):
+    """`?endpoint_ms=`: with θ = 1 nothing can fire, yet the page asks for the best guess once the word
+    (looped by the fake microphone, with 0.7 s of background between repeats) is followed by 300 ms of quiet."""
+    context = launch_browser(SAMPLES / "yes.wav")
+    page, errors = open_page(context, f"{open_server.url}?threshold=1&endpoint_ms=300")
+    page.get_by_role("button", name="Start").click()
+    page.wait_for_function("document.getElementById('decision').dataset.state === 'late'", timeout=DECISION_WAIT_MS)
+    page.screenshot(path=str(artifacts / "decision-endpoint.png"), full_page=True)
+    assert page.inner_text("#decision").startswith("Decision: ")
+    assert re.fullmatch(r"\d+\.\d ms after the speech ended", page.inner_text("#latency"))
+    fired_at = page.inner_text("#fired-at")
+    assert re.fullmatch(r"\d+ ms of audio|\d+\.\d\d s of audio", fired_at)
+    assert page.get_by_role("button", name="Start").is_enabled()
+    assert not errors, errors
+
+
 def wait_for_alert(page) -> str:
     alert = page.get_by_role("alert")
     alert.wait_for(state="visible", timeout=10000)

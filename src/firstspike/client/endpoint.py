@@ -4,8 +4,10 @@ A live stream is answered only when a keyword crosses θ. A keyword the model is
 and the user hears nothing. A client that sends `stop` once the speech is over gets the model's best
 answer at that point instead (a decision with `"early": false`, possibly a filler). This is a plain
 energy detector, so it runs in the client and needs nothing from the server. It works on 10 ms frames,
-against a noise floor that follows the quietest frames: it drops at once and rises by `FLOOR_RISE_DB`
-per frame, so a steady fan or hum is the floor from the start. A sudden lasting rise of the background
+against a noise floor that follows the quietest 50 ms stretches: it drops at once and rises by
+`FLOOR_RISE_DB` per frame, so a steady fan or hum is the floor from the start. (50 ms, not one frame: a
+single frame of digital silence, such as a looped file's seam, would otherwise drop the floor so far
+that all that follows counts as speech.) A sudden lasting rise of the background
 (a fan switched on) counts as speech until the floor has risen to it, 2-3 s; the stop that follows
 then gets a filler answer, and the next session starts over.
 """
@@ -13,11 +15,13 @@ then gets a filler answer, and the next session starts over.
 from __future__ import annotations
 
 import math
+from collections import deque
 
 import numpy as np
 
 FRAME_S = 0.01
 FLOOR_RISE_DB = 0.05  # per 10 ms frame: 5 dB a second
+FLOOR_FRAMES = 5  # the floor follows the energy of the last 50 ms
 SILENT_DB = -100.0  # the level of digital silence, so that a floor exists from the first frame
 
 
@@ -35,6 +39,7 @@ class Endpointer:
         self.speech_frames = 0
         self.quiet_run = 0
         self._pending = np.zeros(0, np.float32)
+        self._recent: deque[float] = deque(maxlen=FLOOR_FRAMES)
 
     @property
     def heard_speech(self) -> bool:
@@ -51,8 +56,11 @@ class Endpointer:
         return False
 
     def _frame(self, frame: np.ndarray) -> bool:
-        level = 10.0 * math.log10(max(float(np.mean(frame * frame)), 10 ** (SILENT_DB / 10)))
-        self.floor_db = level if self.floor_db is None else min(level, self.floor_db + FLOOR_RISE_DB)
+        energy = max(float(np.mean(frame * frame)), 10 ** (SILENT_DB / 10))
+        level = 10.0 * math.log10(energy)
+        self._recent.append(energy)
+        recent = 10.0 * math.log10(sum(self._recent) / len(self._recent))
+        self.floor_db = recent if self.floor_db is None else min(recent, self.floor_db + FLOOR_RISE_DB)
         if level > self.floor_db + self.margin_db:
             self.speech_frames += 1
             self.quiet_run = 0

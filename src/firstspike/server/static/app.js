@@ -2,11 +2,13 @@
 //
 // One Stream object per press of Start: open the microphone, connect, send the start message,
 // stream 20 ms PCM16 chunks once the server is ready, show partial scores, and end on the
-// decision (or on Stop, which asks the server for its best guess so far).
+// decision (or on Stop, which asks the server for its best guess so far; with `?endpoint_ms=N`
+// the page presses Stop itself once the speech is over).
 
+import { Endpointer } from "./endpoint.js";
 import { ChunkLog } from "./latency.js";
 import { MicError, openMicrophone } from "./mic.js";
-import { SAMPLE_RATE, describeFailure, startMessage, streamUrl } from "./protocol.js";
+import { SAMPLE_RATE, describeFailure, endpointMs, startMessage, streamUrl } from "./protocol.js";
 import { View } from "./view.js";
 
 const MAX_QUEUED_CHUNKS = 250; // 5 s of audio held while the server has not yet said "ready"
@@ -25,6 +27,9 @@ class Stream {
     this.ended = false;
     this.serverError = null;
     this.stopSentAt = null;
+    this.stopReason = null;
+    const quietMs = endpointMs(window.location);
+    this.endpointer = quietMs === null ? null : new Endpointer(quietMs);
     this.mic = null;
     this.socket = null;
   }
@@ -69,6 +74,7 @@ class Stream {
   send(pcm) {
     this.socket.send(pcm);
     this.log.record(pcm.byteLength / 2, performance.now());
+    if (this.endpointer && this.endpointer.push(new Int16Array(pcm))) this.stop("endpoint");
   }
 
   onMessage(event) {
@@ -108,7 +114,7 @@ class Stream {
     if (!message.early && this.stopSentAt !== null) {
       // A decision asked for with Stop: its latency is the wait after Stop.
       latencyMs = receivedAt - this.stopSentAt;
-      latencyNote = "after Stop";
+      latencyNote = `after ${this.stopReason === "button" ? "Stop" : "the speech ended"}`;
     }
     this.view.decision({
       label: message.label,
@@ -132,14 +138,16 @@ class Stream {
   }
 
   /** Stop: ask the server for its decision on the audio so far (or just hang up if not yet streaming). */
-  stop() {
+  stop(reason = "button") {
     if (this.ended || this.stopping || this.decided) return;
     this.stopping = true;
+    this.stopReason = reason;
     this.releaseMic();
     if (this.socket && this.socket.readyState === WebSocket.OPEN && this.accepted) {
       this.socket.send(JSON.stringify({ type: "stop" }));
       this.stopSentAt = performance.now();
-      this.view.status("Stopped; waiting for the final decision…");
+      this.view.status(reason === "button" ? "Stopped; waiting for the final decision…"
+        : "The speech ended; waiting for the server's best guess…");
     } else {
       if (this.socket) this.socket.close(1000);
       this.end(null, "Stopped.");
@@ -185,7 +193,8 @@ function main() {
       if (current !== ended) return;
       current = null;
       view.setStreaming(false);
-      if (ended.decided && !ended.stopping && view.againBox.checked) againTimer = setTimeout(start, AGAIN_DELAY_MS);
+      const pressedStop = ended.stopReason === "button";
+      if (ended.decided && !pressedStop && view.againBox.checked) againTimer = setTimeout(start, AGAIN_DELAY_MS);
     });
     current.begin();
   };

@@ -41,6 +41,12 @@ export function startMessage(pageLocation) {
   return JSON.stringify(message);
 }
 
+/** `?endpoint_ms=N`: end the stream with "stop" once speech is followed by N ms of quiet; null when absent. */
+export function endpointMs(pageLocation) {
+  const value = Number.parseFloat(new URLSearchParams(pageLocation.search).get("endpoint_ms") ?? "");
+  return Number.isFinite(value) && value > 0 ? value : null;
+}
+
 /**
  * A sentence for a stream that ended without a decision, built from the close code, the server's
  * error message (if it sent one) and whether the server had accepted the stream.
