@@ -157,3 +157,7 @@ for run in rc-s{0,1,2} eos-s{0,1,2} x-rc-e30-s{0,1,2} x-eos-e30-s{0,1,2}; do
 done
 "$py" bench/kws_live.py --rc runs/x-rc-e30-s{0,1,2}/live-test-0.9.json --eos runs/x-eos-e30-s{0,1,2}/live-test-0.9.json
 "$py" bench/kws_live.py --rc runs/rc-s{0,1,2}/live-test-0.9.json --eos runs/eos-s{0,1,2}/live-test-0.9.json
+# the β sweep's models in the live view, read at equal false fires
+for beta in 0 0.05 0.2 0.5; do
+  "$fs" evaluate "runs/beta-$beta/last.pt" --corpus "$corpus" --theta 0.9 --out "runs/beta-$beta/live-test.json" --quiet
+done
