@@ -3,13 +3,15 @@
 A live stream is answered only when a keyword crosses θ. A keyword the model is unsure of never does,
 and the user hears nothing. A client that sends `stop` once the speech is over gets the model's best
 answer at that point instead (a decision with `"early": false`, possibly a filler). This is a plain
-energy detector, so it runs in the client and needs nothing from the server. It works on 10 ms frames,
-against a noise floor that follows the quietest 50 ms stretches: it drops at once and rises by
-`FLOOR_RISE_DB` per frame, so a steady fan or hum is the floor from the start. (50 ms, not one frame: a
-single frame of digital silence, such as a looped file's seam, would otherwise drop the floor so far
-that all that follows counts as speech.) A sudden lasting rise of the background
-(a fan switched on) counts as speech until the floor has risen to it, 2-3 s; the stop that follows
-then gets a filler answer, and the next session starts over.
+energy detector, so it runs in the client and needs nothing from the server.
+
+It works on 10 ms frames, against a noise floor that follows the quietest 50 ms stretches: the floor
+drops at once and rises by `FLOOR_RISE_DB` per frame, so a steady fan or hum is the floor from the
+start. 50 ms rather than one frame, because a single frame of digital silence (a looped file's seam)
+would otherwise drop the floor so far that all that follows counts as speech. A sudden lasting rise of
+the background (a fan switched on) counts as speech until the floor has risen to it, 2-3 s; the stop
+that follows gets a filler answer, and the next session starts over. The page's `endpoint.js` is the
+same detector; keep the two in step.
 """
 
 from __future__ import annotations

@@ -72,6 +72,7 @@ class Stream {
   }
 
   send(pcm) {
+    if (this.stopping) return; // the end of speech was noticed in the middle of the queued chunks
     this.socket.send(pcm);
     this.log.record(pcm.byteLength / 2, performance.now());
     if (this.endpointer && this.endpointer.push(new Int16Array(pcm))) this.stop("endpoint");
