@@ -45,6 +45,14 @@ def test_a_frame_of_digital_silence_does_not_turn_the_background_into_speech():
     assert not endpoint.heard_speech
 
 
+def test_a_device_that_starts_with_digital_silence_does_not_make_the_room_speech():
+    """A browser's capture starts with a few frames of zeros before the room's own noise."""
+    audio = np.concatenate([np.zeros(480, np.float32), _noise(3.0, -50, 7)])
+    endpoint = Endpointer(RATE, quiet_ms=300)
+    assert _fed_in_chunks(endpoint, audio, 320) is None
+    assert not endpoint.heard_speech and endpoint.floor_db == pytest.approx(-50, abs=2)
+
+
 def test_a_click_is_not_speech():
     audio = _noise(2.0, -60, 5)
     audio[8000:8080] = 0.5  # 5 ms

@@ -25,11 +25,14 @@ def _portaudio_or_skip() -> None:
         pytest.skip(f"PortAudio is not installed: {err}")
 
 
-def _fake_mic_home(tmp_path: Path, wav: Path, lead_s: float = 0.5) -> Path:
-    """A HOME whose ~/.asoundrc defines `filemic`: `lead_s` of silence, the word, then 1 s of silence."""
+def _fake_mic_home(tmp_path: Path, wav: Path, lead_s: float = 0.5, room_dbfs: float | None = None) -> Path:
+    """A HOME whose ~/.asoundrc defines `filemic`: `lead_s` of silence, the word, then 1 s of silence;
+    with `room_dbfs`, white noise at that level throughout instead of digital silence."""
     speech, rate = sf.read(str(wav), dtype="float32")
     speech_16k = np.interp(np.arange(0, len(speech), rate / 16000), np.arange(len(speech)), speech)
     samples = np.concatenate([np.zeros(round(16000 * lead_s)), speech_16k, np.zeros(16000)])
+    if room_dbfs is not None:
+        samples = samples + 10 ** (room_dbfs / 20) * np.random.default_rng(0).standard_normal(len(samples))
     raw = tmp_path / "mic.raw"
     raw.write_bytes((samples * 32767).astype("<i2").tobytes())
     home = tmp_path / "home"
@@ -75,7 +78,7 @@ def test_listen_endpoint_stops_once_the_speech_is_over(server, audio, tmp_path):
     """
     _portaudio_or_skip()
     wav = audio / "corpus" / "yes" / "yes_0.wav"
-    home = _fake_mic_home(tmp_path, wav, lead_s=6.0)
+    home = _fake_mic_home(tmp_path, wav, lead_s=6.0, room_dbfs=-60)
     word_s = sf.info(str(wav)).duration
     done = _listen(home, *server.args(), "--device", "filemic", "--rate", "16000", "--once", "--threshold", "1",
                    "--endpoint-ms", "300", "--json")

@@ -7,8 +7,9 @@ energy detector, so it runs in the client and needs nothing from the server.
 
 It works on 10 ms frames, against a noise floor that follows the quietest 50 ms stretches: the floor
 drops at once and rises by `FLOOR_RISE_DB` per frame, so a steady fan or hum is the floor from the
-start. 50 ms rather than one frame, because a single frame of digital silence (a looped file's seam)
-would otherwise drop the floor so far that all that follows counts as speech. A sudden lasting rise of
+start; it starts from the first 50 ms of signal. Frames of digital silence (a device that has just
+started, a looped file's seam) are no signal at all: they would drop the floor so far that the room
+itself counted as speech. A sudden lasting rise of
 the background (a fan switched on) counts as speech until the floor has risen to it, 2-3 s; the stop
 that follows gets a filler answer, and the next session starts over. The page's `endpoint.js` is the
 same detector; keep the two in step.
@@ -24,13 +25,13 @@ import numpy as np
 FRAME_S = 0.01
 FLOOR_RISE_DB = 0.05  # per 10 ms frame: 5 dB a second
 FLOOR_FRAMES = 5  # the floor follows the energy of the last 50 ms
-SILENT_DB = -100.0  # the level of digital silence, so that a floor exists from the first frame
+NO_SIGNAL_ENERGY = 1e-9  # below -90 dBFS: digital silence, which neither sets the floor nor counts as speech
 
 
 class Endpointer:
     """Feed it PCM as it is captured; `push` returns True once speech has been followed by `quiet_ms`."""
 
-    def __init__(self, sample_rate: int, quiet_ms: float, margin_db: float = 12.0, min_speech_ms: float = 60.0):
+    def __init__(self, sample_rate: int, quiet_ms: float, margin_db: float = 10.0, min_speech_ms: float = 60.0):
         if quiet_ms <= 0:
             raise ValueError(f"quiet_ms must be positive, got {quiet_ms}")
         self.frame = max(1, round(sample_rate * FRAME_S))
@@ -58,12 +59,17 @@ class Endpointer:
         return False
 
     def _frame(self, frame: np.ndarray) -> bool:
-        energy = max(float(np.mean(frame * frame)), 10 ** (SILENT_DB / 10))
-        level = 10.0 * math.log10(energy)
+        energy = float(np.mean(frame * frame))
+        if energy < NO_SIGNAL_ENERGY:  # a device that has just started or is muted, not a quiet room
+            if self.heard_speech:
+                self.quiet_run += 1
+            return self.heard_speech and self.quiet_run >= self.quiet_frames
         self._recent.append(energy)
+        if self.floor_db is None and len(self._recent) < FLOOR_FRAMES:
+            return False  # the floor starts from the first 50 ms of signal
         recent = 10.0 * math.log10(sum(self._recent) / len(self._recent))
         self.floor_db = recent if self.floor_db is None else min(recent, self.floor_db + FLOOR_RISE_DB)
-        if level > self.floor_db + self.margin_db:
+        if 10.0 * math.log10(energy) > self.floor_db + self.margin_db:
             self.speech_frames += 1
             self.quiet_run = 0
         elif self.heard_speech:
