@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
-import pytest
 import websockets
 from websockets.exceptions import InvalidStatus
 
