@@ -84,7 +84,10 @@ def test_listen_endpoint_stops_once_the_speech_is_over(server, audio, tmp_path):
                    "--endpoint-ms", "300", "--json")
     assert done.returncode == 0, done.stderr
     (decision,) = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
-    assert decision["early"] is False and decision["close_code"] == 1000
+    assert decision["early"] is False and decision["close_code"] == 1000 and decision["endpointed"] is True
+    # a late answer is a command only from the default 0.8 score up, and never a filler
+    expected = None if decision["label"].startswith("_") or decision["score"] < 0.8 else decision["label"]
+    assert decision["command"] == expected
     # the session heard some of the lead-in, the word, then 300 ms of quiet (rounded up to 100 ms chunks);
     # the word's own quiet edges make it end a little sooner
     assert 1000 * word_s < decision["audio_ms"] <= 1000 * (6.0 + word_s + 0.3) + 100

@@ -117,6 +117,11 @@ def test_evaluate_reports_the_live_view(runs, tiny_train_corpus, tmp_path):
         assert abs(point["right"] + point["wrong"] + point["no_decision"] - 1.0) < 1e-9
     detected = [p["right"] + p["wrong"] for p in live["theta_sweep"]]
     assert detected == sorted(detected, reverse=True)  # a higher θ never detects more
+    floors = live["endpointed_by_min_score"]
+    assert [f["min_score"] for f in floors] == sorted(f["min_score"] for f in floors)
+    for looser, stricter in zip(floors, floors[1:]):  # a higher floor never adds a command
+        assert stricter["right"] <= looser["right"] and stricter["wrong"] <= looser["wrong"]
+        assert stricter["unknown_commands"] <= looser["unknown_commands"]
 
 
 def test_evaluate_without_the_live_view_and_a_bad_tail(runs, tiny_train_corpus, tmp_path, capsys):

@@ -25,6 +25,8 @@ import numpy as np
 FRAME_S = 0.01
 FLOOR_RISE_DB = 0.05  # per 10 ms frame: 5 dB a second
 FLOOR_FRAMES = 5  # the floor follows the energy of the last 50 ms
+FILLER_LABELS = frozenset({"_silence_", "_unknown_"})  # firstspike models' labels that never fire
+ENDPOINT_MIN_SCORE = 0.8  # late answers below this are "no command" (docs/client.md: the trade-off)
 NO_SIGNAL_ENERGY = 1e-9  # below -90 dBFS: digital silence, which neither sets the floor nor counts as speech
 
 
@@ -75,3 +77,9 @@ class Endpointer:
         elif self.heard_speech:
             self.quiet_run += 1
         return self.heard_speech and self.quiet_run >= self.quiet_frames
+
+
+def late_command(label: str, score: float, min_score: float) -> str | None:
+    """The command in a decision asked for at the end of speech, or None: a filler (which never fires)
+    or a guess scored below `min_score` is no command."""
+    return None if label in FILLER_LABELS or score < min_score else label

@@ -34,6 +34,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="end each session with 'stop' once speech is followed by this much quiet, so a keyword "
                              "that never crosses θ still gets the model's best answer (off by default; see "
                              "docs/client.md for what it costs)")
+    parser.add_argument("--endpoint-min-score", type=float, metavar="P",
+                        help="with --endpoint-ms, report a late answer as a command only if its score reaches P "
+                             "(default 0.8); below it, or a filler, it is 'no command'")
     parser.add_argument("--json", action="store_true", help="print each decision as one JSON line; no live display")
 
 
@@ -49,6 +52,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         if args.list_devices:
             return _list_devices(input_devices(), Console(file=sys.stdout))
+        if args.endpoint_min_score is not None and not 0.0 <= args.endpoint_min_score <= 1.0:
+            raise ValueError(f"--endpoint-min-score must lie in [0, 1], got {args.endpoint_min_score}")
         options = session_options(args, partials=True, ping=False)
         device = resolve_device(args.device)
         rate = pick_rate(device, args.rate)
@@ -138,12 +143,15 @@ async def _listen(args, options, mic, decisions: list[dict], out, err) -> int:
     from rich.live import Live
 
     from firstspike.client.connection import run_session
-    from firstspike.client.endpoint import Endpointer
+    from firstspike.client.endpoint import ENDPOINT_MIN_SCORE, Endpointer, late_command
 
     max_frames = None if args.seconds is None else round(args.seconds * mic.sample_rate)
 
+    endpointed = [False]  # did the current session end because the speech was over?
+
     async def captured():
         sent = 0
+        endpointed[0] = False
         endpoint = None if args.endpoint_ms is None else Endpointer(mic.sample_rate, args.endpoint_ms)
         while max_frames is None or sent < max_frames:
             if mic.error is not None:
@@ -157,6 +165,7 @@ async def _listen(args, options, mic, decisions: list[dict], out, err) -> int:
             sent += len(chunk) // 2
             yield chunk
             if endpoint is not None and endpoint.push(np.frombuffer(chunk, "<i2").astype(np.float32) / 32768.0):
+                endpointed[0] = True
                 return  # the speech is over: run_session sends 'stop'
 
     live_display = not args.json and err.is_terminal
@@ -187,15 +196,21 @@ async def _listen(args, options, mic, decisions: list[dict], out, err) -> int:
             "model": (res.ready or {}).get("model"),
             "scores_received": res.scores_received,
             "close_code": res.close_code,
+            "endpointed": endpointed[0],
         }
+        min_score = ENDPOINT_MIN_SCORE if args.endpoint_min_score is None else args.endpoint_min_score
+        record["command"] = (late_command(record["label"], record["score"], min_score)
+                             if endpointed[0] and not record["early"] else record["label"])
         decisions.append(record)
         if args.json:
             print(json.dumps(record), flush=True)
         else:
             latency = record["decision_latency_ms"]
+            heard = (f"[bold green]{record['label']}[/bold green]" if record["command"] is not None
+                     else f"[yellow]no command[/yellow] (best guess {record['label']})")
+            how = "early" if record["early"] else ("speech ended" if record["endpointed"] else "at stop")
             out.print(
-                f"[bold green]{record['label']}[/bold green] ({record['score']:.2f}, "
-                f"{'early' if record['early'] else 'at stop'}) at {record['audio_ms']} ms of audio — "
+                f"{heard} ({record['score']:.2f}, {how}) at {record['audio_ms']} ms of audio — "
                 f"latency {latency if latency is not None else '–'} ms, server {record['processing_ms']} ms"
             )
         if args.once:

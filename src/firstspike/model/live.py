@@ -7,9 +7,11 @@ by `tail_s` of its own background (the audio before the word, looped; faint whit
 less than 100 ms of it), and a keyword counts as detected only if a firing class crosses θ before the
 tail ends. The network is causal, so the frames of the clip itself are the same as in the clip metrics.
 
+Single-word `_unknown_` clips go through the same way, for the false fires a live stream sees.
 `endpointed` is what a client that ends its stream with `stop` once the speech is over gets (as
-`firstspike listen` does): a spike up to `endpoint_ms` after the word's measured end, or else the
-server's arg-max at that point, which may be a filler ("no command").
+`firstspike listen --endpoint-ms` does): a spike up to `endpoint_ms` after the word's measured end, or
+else the server's arg-max at that point, which may be a filler ("no command"); `endpointed_by_min_score`
+also drops late answers whose score is below a floor.
 """
 
 from __future__ import annotations
@@ -19,11 +21,13 @@ import torch
 
 from firstspike.model.features import FeatureSet, features_for_rows
 from firstspike.model.inference import decide, sequence_probabilities
+from firstspike.model.labels import SILENCE
 
 MIN_BACKGROUND_S = 0.1  # shortest stretch before the word worth looping
 GUARD_S = 0.05  # kept clear of the measured onset, whose energy VAD may start a little late
 QUIET_DBFS = -70.0  # the fallback tail: about the level of a quiet room through a decent microphone
 ENDPOINT_MS = 500.0  # the `firstspike listen --endpoint-ms` the live view assumes (docs/client.md)
+MIN_SCORES = (0.0, 0.5, 0.6, 0.7, 0.8, 0.9)  # floors a client may set for late answers (at θ only)
 
 
 def with_background_tail(audio: np.ndarray, onset_ms: float | None, sample_rate: int, tail_s: float,
@@ -38,33 +42,56 @@ def with_background_tail(audio: np.ndarray, onset_ms: float | None, sample_rate:
     return np.concatenate([audio, filler.astype(np.float32)])
 
 
-def _metrics(data: FeatureSet, probs: list[np.ndarray], firing_mask: np.ndarray, theta: float,
-             frame_ms: float, endpoint_ms: float) -> dict:
-    dec = decide(probs, firing_mask, theta)
-    right = dec.spiked & (dec.predicted == data.targets)
-    wrong = dec.spiked & ~right
+def _answers(data: FeatureSet, probs: list[np.ndarray], firing_mask: np.ndarray, theta: float, frame_ms: float,
+             endpoint_ms: float):
+    """Decisions of a live stream (spikes only) and of one ended `endpoint_ms` after the word, with the
+    score of each answer."""
+    live = decide(probs, firing_mask, theta)
     offsets = np.array([r.offset_ms for r in data.rows], dtype=float)
-    after_end = ((dec.t_star + 1) * frame_ms - offsets)[dec.spiked]
-    # a client that ends the stream `endpoint_ms` after the word gets the arg-max there if nothing spiked
-    ends = np.minimum(np.ceil((offsets + endpoint_ms) / frame_ms).astype(int), dec.lengths) - 1
+    ends = np.minimum(np.ceil((offsets + endpoint_ms) / frame_ms).astype(int), live.lengths) - 1
     ended = decide([p[: end + 1] for p, end in zip(probs, ends)], firing_mask, theta)
-    said_command = firing_mask[ended.predicted]
-    return {"theta": theta, "right": float(right.mean()), "wrong": float(wrong.mean()),
-            "no_decision": float((~dec.spiked).mean()),
-            "decision_minus_offset_ms_median": float(np.median(after_end)) if after_end.size else None,
-            "decision_minus_offset_ms_p90": float(np.percentile(after_end, 90)) if after_end.size else None,
-            "endpointed": {"right": float(np.mean(ended.predicted == data.targets)),
-                           "wrong": float(np.mean(said_command & (ended.predicted != data.targets))),
-                           "no_command": float(np.mean(~said_command))}}
+    score = np.array([p[t, k] for p, t, k in zip(probs, ended.t_star, ended.predicted)])
+    return live, ended, score, offsets
+
+
+def _endpointed(data: FeatureSet, keyword: np.ndarray, firing_mask: np.ndarray, ended, score: np.ndarray,
+                min_score: float = 0.0) -> dict:
+    """A late answer counts only when its score reaches `min_score` (a client-side choice); spikes always do."""
+    command = firing_mask[ended.predicted] & (ended.spiked | (score >= min_score))
+    right = command & (ended.predicted == data.targets)
+    return {"right": float(right[keyword].mean()), "wrong": float((command & ~right)[keyword].mean()),
+            "no_command": float((~command)[keyword].mean()),
+            "unknown_commands": float(command[~keyword].mean()) if (~keyword).any() else None}
+
+
+def _metrics(data: FeatureSet, probs: list[np.ndarray], keyword: np.ndarray, firing_mask: np.ndarray, theta: float,
+             frame_ms: float, endpoint_ms: float, min_scores=()) -> dict:
+    live, ended, score, offsets = _answers(data, probs, firing_mask, theta, frame_ms, endpoint_ms)
+    right = keyword & live.spiked & (live.predicted == data.targets)
+    wrong = keyword & live.spiked & ~right
+    spiked = keyword & live.spiked
+    after_end = ((live.t_star + 1) * frame_ms - offsets)[spiked]
+    out = {"theta": theta, "right": float(right[keyword].mean()), "wrong": float(wrong[keyword].mean()),
+           "no_decision": float((~live.spiked)[keyword].mean()),
+           "unknown_false_fires": float(live.spiked[~keyword].mean()) if (~keyword).any() else None,
+           "decision_minus_offset_ms_median": float(np.median(after_end)) if after_end.size else None,
+           "decision_minus_offset_ms_p90": float(np.percentile(after_end, 90)) if after_end.size else None,
+           "endpointed": _endpointed(data, keyword, firing_mask, ended, score)}
+    if min_scores:
+        out["endpointed_by_min_score"] = [{"min_score": m, **_endpointed(data, keyword, firing_mask, ended, score, m)}
+                                          for m in min_scores]
+    return out
 
 
 def live_keyword_report(model, rows, labels: list[str], firing: list[str], theta: float, thetas, tail_s: float,
                         load_wav, batch_size: int = 64, device: str = "cpu", show_progress: bool = True,
                         endpoint_ms: float = ENDPOINT_MS) -> dict | None:
-    """Right / wrong / no decision over the single-word keyword clips among `rows`, each followed by a tail;
-    `endpointed`: the same when the client sends `stop` `endpoint_ms` after the word's end."""
-    clips = [r for r in rows if r.kind == "clip" and r.label in firing and r.offset_ms is not None]
-    if not clips:
+    """Right / wrong / no answer over the single-word keyword clips among `rows`, and false fires over the
+    single-word `_unknown_` clips, each followed by a tail; `endpointed`: the same when the client sends
+    `stop` `endpoint_ms` after the word's end."""
+    clips = [r for r in rows if r.kind == "clip" and r.label != SILENCE and r.offset_ms is not None]
+    keyword = np.array([r.label in firing for r in clips])
+    if not keyword.any():
         return None
     rate = model.frontend.sample_rate
 
@@ -78,7 +105,7 @@ def live_keyword_report(model, rows, labels: list[str], firing: list[str], theta
                                        batch_size, device)
     mask = np.array([label in firing for label in labels])
     frame_ms = model.config.hop_ms
-    return {"tail_s": tail_s, "n": len(clips), "endpoint_ms": endpoint_ms,
-            **_metrics(data, probs, mask, theta, frame_ms, endpoint_ms),
-            "theta_sweep": [_metrics(data, probs, mask, th, frame_ms, endpoint_ms)
+    return {"tail_s": tail_s, "n": int(keyword.sum()), "n_unknown": int((~keyword).sum()), "endpoint_ms": endpoint_ms,
+            **_metrics(data, probs, keyword, mask, theta, frame_ms, endpoint_ms, MIN_SCORES),
+            "theta_sweep": [_metrics(data, probs, keyword, mask, th, frame_ms, endpoint_ms)
                             for th in sorted(set(thetas) | {theta})]}

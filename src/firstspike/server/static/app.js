@@ -8,7 +8,9 @@
 import { Endpointer } from "./endpoint.js";
 import { ChunkLog } from "./latency.js";
 import { MicError, openMicrophone } from "./mic.js";
-import { SAMPLE_RATE, describeFailure, endpointMs, startMessage, streamUrl } from "./protocol.js";
+import {
+  FILLER_LABELS, SAMPLE_RATE, describeFailure, endpointMinScore, endpointMs, startMessage, streamUrl,
+} from "./protocol.js";
 import { View } from "./view.js";
 
 const MAX_QUEUED_CHUNKS = 250; // 5 s of audio held while the server has not yet said "ready"
@@ -117,6 +119,9 @@ class Stream {
       latencyMs = receivedAt - this.stopSentAt;
       latencyNote = `after ${this.stopReason === "button" ? "Stop" : "the speech ended"}`;
     }
+    // after the end of speech, a filler or a weak guess is no command (docs/web.md, ?endpoint_min_score=)
+    const noCommand = this.stopReason === "endpoint"
+      && (FILLER_LABELS.has(message.label) || !(message.score >= endpointMinScore(window.location)));
     this.view.decision({
       label: message.label,
       audioMs: message.audio_ms,
@@ -124,6 +129,7 @@ class Stream {
       latencyNote,
       score: message.score,
       early: Boolean(message.early),
+      noCommand,
     });
     this.releaseMic();
   }

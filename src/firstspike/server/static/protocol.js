@@ -47,6 +47,16 @@ export function endpointMs(pageLocation) {
   return Number.isFinite(value) && value > 0 ? value : null;
 }
 
+/** Labels that never fire (Speech Commands' `_name_` convention): as a late answer they mean "no command". */
+export const FILLER_LABELS = new Set(["_silence_", "_unknown_"]);
+export const ENDPOINT_MIN_SCORE = 0.8; // as `firstspike listen --endpoint-min-score` (docs/client.md)
+
+/** `?endpoint_min_score=P`: a late answer after the speech ended counts as a command only from this score. */
+export function endpointMinScore(pageLocation) {
+  const value = Number.parseFloat(new URLSearchParams(pageLocation.search).get("endpoint_min_score") ?? "");
+  return Number.isFinite(value) && value >= 0 && value <= 1 ? value : ENDPOINT_MIN_SCORE;
+}
+
 /**
  * A sentence for a stream that ended without a decision, built from the close code, the server's
  * error message (if it sent one) and whether the server had accepted the stream.

@@ -1,7 +1,8 @@
 // Everything the page shows: status, errors, level meter, score bars, the decision and its history.
 // Kept apart from the streaming logic so app.js reads as the conversation with the server.
 
-const FILLER_LABELS = new Set(["_silence_", "_unknown_"]);
+import { FILLER_LABELS } from "./protocol.js";
+
 const HISTORY_LENGTH = 8;
 const $ = (id) => document.getElementById(id);
 
@@ -111,20 +112,20 @@ export class View {
     for (const bar of this.bars.values()) bar.item.classList.remove("decided");
   }
 
-  decision({ label, audioMs, latencyMs, latencyNote, score, early }) {
+  decision({ label, audioMs, latencyMs, latencyNote, score, early, noCommand = false }) {
     const decision = $("decision");
-    decision.textContent = `Decision: ${label}`;
+    decision.textContent = noCommand ? `Decision: no command (best guess ${label})` : `Decision: ${label}`;
     decision.dataset.state = early ? "early" : "late";
     $("fired-at").textContent = `${formatMs(audioMs)} of audio`;
     $("latency").textContent = latencyMs === null ? "—" : `${latencyMs.toFixed(1)} ms${latencyNote ? ` ${latencyNote}` : ""}`;
     $("score").textContent = typeof score === "number" ? score.toFixed(3) : "—";
     $("kind").textContent = early ? "early" : "at Stop";
-    const bar = this.bars.get(label);
+    const bar = noCommand ? null : this.bars.get(label);
     if (bar) {
       bar.item.classList.add("decided");
       if (typeof score === "number") this.scores(audioMs, { [label]: score });
     }
-    this.history.unshift({ label, audioMs, latencyMs, early });
+    this.history.unshift({ label: noCommand ? `no command (${label}?)` : label, audioMs, latencyMs, early });
     this.history.length = Math.min(this.history.length, HISTORY_LENGTH);
     const list = $("history");
     list.replaceChildren(
