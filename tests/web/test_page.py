@@ -89,6 +89,7 @@ def test_page_stops_by_itself_once_the_speech_is_over(open_server, launch_browse
     # a late answer below `endpoint_min_score` is shown as no command (the model guesses "go" at about 0.87)
     assert re.fullmatch(r"Decision: no command \(best guess \w+\)", page.inner_text("#decision"))
     assert re.fullmatch(r"\d+\.\d ms after the speech ended", page.inner_text("#latency"))
+    assert page.inner_text("#kind") == "speech ended"
     assert re.fullmatch(r"\d+ ms of audio|\d+\.\d\d s of audio", page.inner_text("#fired-at"))
     assert page.get_by_role("button", name="Start").is_enabled()
     assert not errors, errors

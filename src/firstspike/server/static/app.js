@@ -32,6 +32,7 @@ class Stream {
     this.stopReason = null;
     const quietMs = endpointMs(window.location);
     this.endpointer = quietMs === null ? null : new Endpointer(quietMs);
+    this.minLateScore = endpointMinScore(window.location);
     this.mic = null;
     this.socket = null;
   }
@@ -77,6 +78,7 @@ class Stream {
     if (this.stopping) return; // the end of speech was noticed in the middle of the queued chunks
     this.socket.send(pcm);
     this.log.record(pcm.byteLength / 2, performance.now());
+    // the worklet posts 320-sample chunks, whole 10 ms frames for the detector
     if (this.endpointer && this.endpointer.push(new Int16Array(pcm))) this.stop("endpoint");
   }
 
@@ -120,8 +122,8 @@ class Stream {
       latencyNote = `after ${this.stopReason === "button" ? "Stop" : "the speech ended"}`;
     }
     // after the end of speech, a filler or a weak guess is no command (docs/web.md, ?endpoint_min_score=)
-    const noCommand = this.stopReason === "endpoint"
-      && (FILLER_LABELS.has(message.label) || !(message.score >= endpointMinScore(window.location)));
+    const endpointed = this.stopReason === "endpoint";
+    const noCommand = endpointed && (FILLER_LABELS.has(message.label) || !(message.score >= this.minLateScore));
     this.view.decision({
       label: message.label,
       audioMs: message.audio_ms,
@@ -130,6 +132,7 @@ class Stream {
       score: message.score,
       early: Boolean(message.early),
       noCommand,
+      lateKind: endpointed ? "speech ended" : "at Stop",
     });
     this.releaseMic();
   }

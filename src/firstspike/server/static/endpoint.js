@@ -21,7 +21,7 @@ export class Endpointer {
     this.recent = [];
   }
 
-  /** PCM16 samples (an Int16Array) as they are sent; true once the speech is over. */
+  /** PCM16 samples (an Int16Array, whole 10 ms frames) as they are sent; true once the speech is over. */
   push(samples) {
     for (let start = 0; start + FRAME_SAMPLES <= samples.length; start += FRAME_SAMPLES) {
       let sum = 0;

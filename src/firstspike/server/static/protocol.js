@@ -47,7 +47,7 @@ export function endpointMs(pageLocation) {
   return Number.isFinite(value) && value > 0 ? value : null;
 }
 
-/** Labels that never fire (Speech Commands' `_name_` convention): as a late answer they mean "no command". */
+/** Labels that never fire in firstspike models (as `client/endpoint.py`): as a late answer, "no command". */
 export const FILLER_LABELS = new Set(["_silence_", "_unknown_"]);
 export const ENDPOINT_MIN_SCORE = 0.8; // as `firstspike listen --endpoint-min-score` (docs/client.md)
 

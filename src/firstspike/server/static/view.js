@@ -112,20 +112,21 @@ export class View {
     for (const bar of this.bars.values()) bar.item.classList.remove("decided");
   }
 
-  decision({ label, audioMs, latencyMs, latencyNote, score, early, noCommand = false }) {
+  decision({ label, audioMs, latencyMs, latencyNote, score, early, noCommand = false, lateKind = "at Stop" }) {
     const decision = $("decision");
     decision.textContent = noCommand ? `Decision: no command (best guess ${label})` : `Decision: ${label}`;
     decision.dataset.state = early ? "early" : "late";
     $("fired-at").textContent = `${formatMs(audioMs)} of audio`;
     $("latency").textContent = latencyMs === null ? "—" : `${latencyMs.toFixed(1)} ms${latencyNote ? ` ${latencyNote}` : ""}`;
     $("score").textContent = typeof score === "number" ? score.toFixed(3) : "—";
-    $("kind").textContent = early ? "early" : "at Stop";
+    $("kind").textContent = early ? "early" : lateKind;
     const bar = noCommand ? null : this.bars.get(label);
     if (bar) {
       bar.item.classList.add("decided");
       if (typeof score === "number") this.scores(audioMs, { [label]: score });
     }
-    this.history.unshift({ label: noCommand ? `no command (${label}?)` : label, audioMs, latencyMs, early });
+    const kind = early ? "" : ` · ${lateKind}`;
+    this.history.unshift({ label: noCommand ? `no command (${label}?)` : label, audioMs, latencyMs, kind });
     this.history.length = Math.min(this.history.length, HISTORY_LENGTH);
     const list = $("history");
     list.replaceChildren(
@@ -134,7 +135,7 @@ export class View {
         const latency = entry.latencyMs === null ? "" : ` · ${entry.latencyMs.toFixed(1)} ms latency`;
         item.innerHTML = `<strong></strong> <span class="muted"></span>`;
         item.firstChild.textContent = entry.label;
-        item.lastChild.textContent = `at ${formatMs(entry.audioMs)}${latency}${entry.early ? "" : " · at Stop"}`;
+        item.lastChild.textContent = `at ${formatMs(entry.audioMs)}${latency}${entry.kind}`;
         return item;
       }),
     );
