@@ -31,13 +31,14 @@ def _free_port() -> int:
 @dataclass
 class LiveServer:
     port: int
+    token: str = TOKEN
 
     @property
     def url(self) -> str:
         return f"ws://127.0.0.1:{self.port}/v1/stream"
 
     def args(self) -> list[str]:
-        return ["--url", self.url, "--token", TOKEN]
+        return ["--url", self.url, "--token", self.token]
 
 
 @pytest.fixture(scope="session")

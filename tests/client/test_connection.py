@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 
-from conftest import TOKEN
 from firstspike.client.connection import _send_now
 
 
@@ -18,7 +17,7 @@ def test_short_path_sends_frames_the_server_decodes_and_steps_aside_once_closed(
     from websockets.exceptions import ConnectionClosed
 
     async def scenario():
-        async with connect(server.url, additional_headers={"Authorization": f"Bearer {TOKEN}"}) as ws:
+        async with connect(server.url, additional_headers={"Authorization": f"Bearer {server.token}"}) as ws:
             await ws.send(json.dumps({"type": "start", "sample_rate": 16000, "encoding": "pcm_s16le", "threshold": 1.0}))
             assert json.loads(await ws.recv())["type"] == "ready"
             sent = [_send_now(ws, b"\x01\x00" * 1600) for _ in range(5)]  # 0.5 s of audio, frame by frame

@@ -70,8 +70,8 @@ def test_listen_once_streams_the_capture_device_in_real_time(server, audio, tmp_
     assert decision["decision_latency_ms"] is not None and decision["decision_latency_ms"] >= 0
 
 
-def test_listen_endpoint_stops_once_the_speech_is_over(server, audio, tmp_path):
-    """With θ = 1 nothing can spike; `--endpoint-ms` still ends the session, with 'stop', soon after the word.
+def test_listen_answers_once_the_speech_is_over(server, audio, tmp_path):
+    """With θ = 1 nothing can spike; with `--endpoint-ms` the server still ends the session soon after the word.
 
     The file device delivers faster than real time, and `listen` drops what was captured before the session
     opened (at most the microphone queue's 5 s), so the word comes after 6 s of silence to be heard at all.
@@ -91,6 +91,12 @@ def test_listen_endpoint_stops_once_the_speech_is_over(server, audio, tmp_path):
     # the session heard some of the lead-in, the word, then 300 ms of quiet (rounded up to 100 ms chunks);
     # the word's own quiet edges make it end a little sooner
     assert 1000 * word_s < decision["audio_ms"] <= 1000 * (6.0 + word_s + 0.3) + 100
+
+
+def test_listen_refuses_an_endpoint_the_server_would_refuse(server, tmp_path):
+    for value in ("5", "20000", "-1"):
+        refused = _listen(tmp_path, *server.args(), "--endpoint-ms", value)
+        assert refused.returncode == 2 and "--endpoint-ms must be 0 (off) or lie in [10, 10000]" in refused.stderr
 
 
 def test_listen_explains_a_missing_input_device(server, tmp_path):

@@ -43,8 +43,12 @@ def test_stream_endpoint_takes_audio_on_the_direct_path(server, burst):
         async with websockets.connect(server.ws_url, compression=None) as ws:
             await ws.send(start_message(threshold=1.0))
             assert json.loads(await ws.recv())["type"] == "ready"
-            attached = [c for c in server.server.server_state.connections
-                        if isinstance(c, DirectAudioProtocol) and c.on_audio is not None]
+            for _ in range(100):  # the handler attaches right after sending ready; audio before that goes via ASGI
+                attached = [c for c in server.server.server_state.connections
+                            if isinstance(c, DirectAudioProtocol) and c.on_audio is not None]
+                if attached:
+                    break
+                await asyncio.sleep(0.01)
             assert len(attached) == 1
             protocol = attached[0]
             taken: list[int] = []

@@ -88,11 +88,20 @@ class SessionResult:
         return None if self.decision is None else bool(self.decision.get("early"))
 
     @property
+    def endpointed(self) -> bool:
+        """Did the server decide because the speech was over (a session with `endpoint_ms`)?"""
+        return self.decision is not None and self.decision.get("endpointed") is True
+
+    @property
     def decision_chunk(self) -> int | None:
-        """Index of the chunk that held the deciding frame's last sample (None for a stop decision)."""
-        if self.decision is None or not self.chunks or not self.early:
+        """Index of the chunk that held the deciding frame's last sample (None for a stop decision).
+
+        For a decision at the end of speech, the deciding frame is the last one the server took."""
+        if self.decision is None or not self.chunks or not (self.early or self.endpointed):
             return None
         needed = float(self.decision.get("audio_ms", 0.0)) * self.sample_rate / 1000.0
+        if not self.early:  # the server pads the last frame, so it can end past the audio sent before it
+            needed -= float((self.ready or {}).get("frame_ms", 0.0)) * self.sample_rate / 1000.0 - 1
         for index, chunk in enumerate(self.chunks):
             if chunk.end_frame >= needed - 1e-6:
                 return index
@@ -131,6 +140,7 @@ class SessionOptions:
         model: str | None = None,
         threshold: float | None = None,
         partials: bool = False,
+        endpoint_ms: float | None = None,
         ping: bool = True,
         open_timeout: float = 10.0,
         decision_timeout: float = 10.0,
@@ -141,6 +151,7 @@ class SessionOptions:
         self.model = model
         self.threshold = threshold
         self.partials = partials
+        self.endpoint_ms = endpoint_ms
         self.ping = ping
         self.open_timeout = open_timeout
         self.decision_timeout = decision_timeout
@@ -153,6 +164,8 @@ class SessionOptions:
             message["threshold"] = self.threshold
         if self.partials:
             message["partials"] = True
+        if self.endpoint_ms is not None:
+            message["endpoint_ms"] = self.endpoint_ms
         return message
 
     def headers(self) -> dict[str, str]:

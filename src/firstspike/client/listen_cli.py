@@ -1,9 +1,9 @@
 """`firstspike listen`: stream the microphone, show level and partial scores, print each decision.
 
 After a decision the server closes the session; the command opens a new one and listens again
-(`--once` stops after the first). With `--endpoint-ms` a session also ends, with `stop`, once speech
-has been followed by that much quiet (`client/endpoint.py`). sounddevice is imported only when the
-command runs.
+(`--once` stops after the first). Each session asks the server to end it once speech has been followed
+by `--endpoint-ms` of quiet (`firstspike/endpointing.py`), so a keyword that never crosses θ still gets
+an answer. sounddevice is imported only when the command runs.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from firstspike.client.cli_common import (
     positive_float,
     session_options,
 )
+from firstspike.protocol import DEFAULT_ENDPOINT_MS, ENDPOINT_MIN_SCORE, ENDPOINT_MS_RANGE
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -30,13 +31,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--once", action="store_true", help="stop after the first decision")
     parser.add_argument("--seconds", type=positive_float,
                         help="end each session after this much audio with 'stop' (a non-early decision)")
-    parser.add_argument("--endpoint-ms", type=positive_float, metavar="MS",
-                        help="end each session with 'stop' once speech is followed by this much quiet, so a keyword "
-                             "that never crosses θ still gets the model's best answer (off by default; see "
-                             "docs/client.md for what it costs)")
-    parser.add_argument("--endpoint-min-score", type=float, metavar="P",
-                        help="with --endpoint-ms, report a late answer as a command only if its score reaches P "
-                             "(default 0.8); below it, or a filler, it is 'no command'")
+    parser.add_argument("--endpoint-ms", type=float, default=DEFAULT_ENDPOINT_MS, metavar="MS",
+                        help="the server ends each session once speech is followed by this much quiet, so a keyword "
+                             f"that never crosses θ still gets the model's best answer (default {DEFAULT_ENDPOINT_MS}; "
+                             "0 turns it off: only a keyword crossing θ ends a session; docs/client.md has the trade-off)")
+    parser.add_argument("--endpoint-min-score", type=float, default=ENDPOINT_MIN_SCORE, metavar="P",
+                        help="report an answer at the end of speech as a command only if its score reaches P "
+                             f"(default {ENDPOINT_MIN_SCORE}); below it, or a filler, it is 'no command'")
     parser.add_argument("--json", action="store_true", help="print each decision as one JSON line; no live display")
 
 
@@ -52,9 +53,13 @@ def run(args: argparse.Namespace) -> int:
     try:
         if args.list_devices:
             return _list_devices(input_devices(), Console(file=sys.stdout))
-        if args.endpoint_min_score is not None and not 0.0 <= args.endpoint_min_score <= 1.0:
+        low, high = ENDPOINT_MS_RANGE
+        if args.endpoint_ms != 0 and not low <= args.endpoint_ms <= high:
+            raise ValueError(f"--endpoint-ms must be 0 (off) or lie in [{low}, {high}], got {args.endpoint_ms:g}")
+        if not 0.0 <= args.endpoint_min_score <= 1.0:
             raise ValueError(f"--endpoint-min-score must lie in [0, 1], got {args.endpoint_min_score}")
         options = session_options(args, partials=True, ping=False)
+        options.endpoint_ms = args.endpoint_ms or None
         device = resolve_device(args.device)
         rate = pick_rate(device, args.rate)
         mic = Microphone(device, rate, chunk_frames=max(1, round(rate * args.chunk_ms / 1000)))
@@ -139,20 +144,15 @@ async def _listen(args, options, mic, decisions: list[dict], out, err) -> int:
     import json
     import queue
 
-    import numpy as np
     from rich.live import Live
 
     from firstspike.client.connection import run_session
-    from firstspike.client.endpoint import ENDPOINT_MIN_SCORE, Endpointer, late_command
+    from firstspike.endpointing import late_command
 
     max_frames = None if args.seconds is None else round(args.seconds * mic.sample_rate)
 
-    endpointed = [False]  # did the current session end because the speech was over?
-
     async def captured():
         sent = 0
-        endpointed[0] = False
-        endpoint = None if args.endpoint_ms is None else Endpointer(mic.sample_rate, args.endpoint_ms)
         while max_frames is None or sent < max_frames:
             if mic.error is not None:
                 raise RuntimeError(f"audio capture failed: {mic.error}")
@@ -164,9 +164,6 @@ async def _listen(args, options, mic, decisions: list[dict], out, err) -> int:
                 chunk = chunk[: 2 * (max_frames - sent)]
             sent += len(chunk) // 2
             yield chunk
-            if endpoint is not None and endpoint.push(np.frombuffer(chunk, "<i2").astype(np.float32) / 32768.0):
-                endpointed[0] = True
-                return  # the speech is over: run_session sends 'stop'
 
     live_display = not args.json and err.is_terminal
     view = _LiveView(err)
@@ -196,11 +193,11 @@ async def _listen(args, options, mic, decisions: list[dict], out, err) -> int:
             "model": (res.ready or {}).get("model"),
             "scores_received": res.scores_received,
             "close_code": res.close_code,
-            "endpointed": endpointed[0],
+            "endpointed": res.endpointed,
         }
-        min_score = ENDPOINT_MIN_SCORE if args.endpoint_min_score is None else args.endpoint_min_score
-        record["command"] = (late_command(record["label"], record["score"], min_score)
-                             if endpointed[0] and not record["early"] else record["label"])
+        firing = (res.ready or {}).get("firing_labels", ())
+        record["command"] = (late_command(record["label"], record["score"], args.endpoint_min_score, firing)
+                             if res.endpointed else record["label"])
         decisions.append(record)
         if args.json:
             print(json.dumps(record), flush=True)

@@ -8,10 +8,10 @@ less than 100 ms of it), and a keyword counts as detected only if a firing class
 tail ends. The network is causal, so the frames of the clip itself are the same as in the clip metrics.
 
 Single-word `_unknown_` clips go through the same way, for the false fires a live stream sees.
-`endpointed` is what a client that ends its stream with `stop` once the speech is over gets (as
-`firstspike listen --endpoint-ms` does): a spike up to `endpoint_ms` after the word's measured end, or
-else the server's arg-max at that point, which may be a filler ("no command"); `endpointed_by_min_score`
-also drops late answers whose score is below a floor.
+`endpointed` is what a session that asks the server to end it once the speech is over gets (the start
+message's `endpoint_ms`, which `firstspike listen` and the page send): a spike up to `endpoint_ms` after
+the word's measured end, or else the arg-max at that point, which may be a filler ("no command");
+`endpointed_by_min_score` also drops late answers whose score is below a floor.
 """
 
 from __future__ import annotations
@@ -22,11 +22,12 @@ import torch
 from firstspike.model.features import FeatureSet, features_for_rows
 from firstspike.model.inference import decide, sequence_probabilities
 from firstspike.model.labels import SILENCE
+from firstspike.protocol import DEFAULT_ENDPOINT_MS
 
 MIN_BACKGROUND_S = 0.1  # shortest stretch before the word worth looping
 GUARD_S = 0.05  # kept clear of the measured onset, whose energy VAD may start a little late
 QUIET_DBFS = -70.0  # the fallback tail: about the level of a quiet room through a decent microphone
-ENDPOINT_MS = 500.0  # the `firstspike listen --endpoint-ms` the live view assumes (docs/client.md)
+ENDPOINT_MS = float(DEFAULT_ENDPOINT_MS)  # what `firstspike listen` and the page ask for (docs/client.md)
 MIN_SCORES = (0.0, 0.5, 0.6, 0.7, 0.8, 0.9)  # floors a client may set for late answers (at θ only)
 
 

@@ -105,9 +105,10 @@ class AudioInput:
             samples = self._checked(samples)
         return self._resampler.push(np.ascontiguousarray(samples))
 
-    def finish(self) -> np.ndarray:
-        """End of stream: flush the resampler. A dangling partial sample is an error, not silence."""
-        if self._carry:
+    def finish(self, drop_partial: bool = False) -> np.ndarray:
+        """End of stream: flush the resampler. A dangling partial sample is an error, not silence,
+        unless the server itself ended the stream mid-message (`drop_partial`)."""
+        if self._carry and not drop_partial:
             raise AudioError(
                 protocol.ERR_INVALID_AUDIO,
                 f"the stream ended {len(self._carry)} byte(s) into a sample frame "

@@ -17,6 +17,7 @@ import numpy as np
 
 from firstspike import protocol
 from firstspike.contract import ModelInfo
+from firstspike.endpointing import Endpointer
 from firstspike.server.audio_input import AudioError, AudioFormat, AudioInput
 from firstspike.server.models import LoadedModel
 
@@ -53,9 +54,10 @@ class Decision:
     frame: int
     audio_ms: float | int
     received_at: float  # perf_counter() when the deciding chunk arrived
+    endpointed: bool | None = None  # sessions that asked for "endpoint_ms": decided because speech ended?
 
     def message(self, sent_at: float) -> dict:
-        return {
+        message = {
             "type": protocol.DECISION,
             "label": self.label,
             "score": self.score,
@@ -64,6 +66,9 @@ class Decision:
             "frame": self.frame,
             "processing_ms": round((sent_at - self.received_at) * 1000.0, 3),
         }
+        if self.endpointed is not None:
+            message["endpointed"] = self.endpointed
+        return message
 
 
 @dataclass
@@ -87,6 +92,7 @@ class StreamSession:
         fmt: AudioFormat,
         threshold: float,
         partials: bool,
+        endpoint_ms: float | None = None,
     ):
         self.id = session_id
         self.model = model
@@ -101,7 +107,11 @@ class StreamSession:
         self.samples_accepted = 0  # model-rate samples taken from the client (written or in the backlog)
         self._backlog: deque[np.ndarray] = deque()  # samples waiting for room in the engine's buffer
         self.on_resume: Callable[[], None] | None = None  # called when the backlog has gone
-        self.stopping = False
+        self.stopping = False  # `stop` has begun (the client's, the end of speech's, or shutdown's)
+        # With "endpoint_ms": the end-of-speech detector, and whether it has ended the stream.
+        self.endpointer = None if endpoint_ms is None else Endpointer(self.info.sample_rate, endpoint_ms)
+        self.endpointed = False
+        self._end_of_speech: asyncio.Task | None = None
         self.finished = False  # a decision or failure has been queued; nothing more will be
         self.decision: Decision | None = None
         self._room = asyncio.Event()
@@ -116,25 +126,45 @@ class StreamSession:
 
         Returns False while audio is waiting for room (the model is behind): the caller should stop
         reading the socket until `on_resume` is called. Used directly from the websocket protocol.
+        Audio that arrives once the stream is stopping (after the end of speech, say) is not needed.
         """
-        return self._accept(self.audio.push(data), received_at)
+        if self.stopping:
+            return True
+        samples = self.audio.push(data)
+        ready = self._accept(samples, received_at)
+        if self.endpointer is not None and self.endpointer.push(samples):
+            self.endpointed = True
+            self._end_of_speech = asyncio.get_running_loop().create_task(self._stop_at_end_of_speech(received_at))
+        return ready
 
     async def feed(self, data: bytes, received_at: float) -> None:
         """`feed_nowait` for a caller that reads messages itself: waits while the model is behind."""
         if not self.feed_nowait(data, received_at):
             await self._wait_for_backlog()
 
-    async def stop(self, received_at: float) -> None:
-        """The client is done: flush the resampler, pad the last call, and let the engine drain."""
+    async def stop(self, received_at: float, mid_sample_ok: bool = False) -> None:
+        """No more audio: flush the resampler, pad the last call, and let the engine drain.
+
+        Only the first call counts (a client's `stop` may follow the end of speech). A stream that
+        ends inside a sample frame is an error, unless the server ended it (`mid_sample_ok`).
+        """
+        if self.stopping:
+            return
         self.stopping = True
         await self._wait_for_backlog()
-        tail = self.audio.finish()
+        tail = self.audio.finish(drop_partial=mid_sample_ok)
         pad = (-(self.samples_accepted + len(tail))) % self.info.samples_per_call
         if pad:
             tail = np.concatenate([tail, np.zeros(pad, np.float32)])
         if not self._accept(tail, received_at):
             await self._wait_for_backlog()
         self.engine.flush(self.slot)
+
+    async def _stop_at_end_of_speech(self, received_at: float) -> None:
+        try:
+            await self.stop(received_at, mid_sample_ok=True)
+        except Exception as err:  # a task nobody awaits: its failure must reach the client
+            self.fail(protocol.ERR_INTERNAL, f"internal error ending the stream: {type(err).__name__}")
 
     def _accept(self, samples: np.ndarray, received_at: float) -> bool:
         """Note when these samples arrived (for `processing_ms`), then write them behind any backlog."""
@@ -216,6 +246,7 @@ class StreamSession:
             frame=frames,
             audio_ms=audio_ms(frames, self.info),
             received_at=self._arrival_of(frames * self.info.hop_samples),
+            endpointed=None if self.endpointer is None else self.endpointed and not early,
         )
         self._room.set()
         self.events.put_nowait(("decision", self.decision))
@@ -241,4 +272,6 @@ class StreamSession:
     def close(self) -> None:
         self.finished = True
         self._room.set()
+        if self._end_of_speech is not None:
+            self._end_of_speech.cancel()
         self.engine.detach(self.slot)

@@ -82,6 +82,7 @@ class _Conversation:
         self.settings = ctx.settings
         self.id = secrets.token_hex(8)
         self.session: StreamSession | None = None
+        self.stop_received = False
         self.close_code: int | None = None
         self.error_code: str | None = None
         self.began = time.perf_counter()
@@ -162,9 +163,17 @@ class _Conversation:
         partials = start.get("partials", False)
         if not isinstance(partials, bool):
             raise _Refused(protocol.ERR_BAD_START, f"start field 'partials' must be true or false, got {partials!r}")
+        endpoint_ms = start.get("endpoint_ms")
+        low, high = protocol.ENDPOINT_MS_RANGE
+        if endpoint_ms is not None and (
+            isinstance(endpoint_ms, bool) or not isinstance(endpoint_ms, (int, float)) or not low <= endpoint_ms <= high
+        ):
+            raise _Refused(protocol.ERR_BAD_START,
+                           f"start field 'endpoint_ms' must be a number of ms in [{low}, {high}], got {endpoint_ms!r}")
 
         try:
-            session = StreamSession(self.id, model, self.ctx.engines[model.name], fmt, float(threshold), partials)
+            session = StreamSession(self.id, model, self.ctx.engines[model.name], fmt, float(threshold), partials,
+                                    None if endpoint_ms is None else float(endpoint_ms))
         except EngineFull as err:
             raise _Refused(protocol.ERR_OVERLOADED, str(err)) from None
         self.ctx.sessions[self.id] = session
@@ -174,7 +183,7 @@ class _Conversation:
 
     def _ready_message(self, session: StreamSession) -> dict:
         info = session.info
-        return {
+        ready = {
             "type": protocol.READY,
             "session_id": self.id,
             "model": session.model.full_name,
@@ -185,6 +194,9 @@ class _Conversation:
             "threshold": session.threshold,
             "protocol": protocol.PROTOCOL_VERSION,
         }
+        if session.endpointer is not None:
+            ready["endpoint_ms"] = session.endpointer.quiet_ms
+        return ready
 
     # -- streaming ---------------------------------------------------------------------------
     async def _converse(self, session: StreamSession) -> None:
@@ -235,7 +247,7 @@ class _Conversation:
         max_bytes = self.settings.max_message_bytes
         if len(data) > max_bytes:
             raise AudioError(protocol.ERR_TOO_BIG, f"binary message of {len(data)} bytes exceeds {max_bytes}")
-        if session.stopping:
+        if self.stop_received:
             raise AudioError(protocol.ERR_PROTOCOL, "audio after the stop message")
 
     async def _receive_loop(self, session: StreamSession) -> None:
@@ -252,7 +264,7 @@ class _Conversation:
                     self._check_audio_message(session, data)
                     await session.feed(data, time.perf_counter())
                     session.check_length(settings.max_stream_seconds)
-                elif self._is_stop(session, message.get("text") or ""):
+                elif self._is_stop(message.get("text") or ""):
                     await session.stop(time.perf_counter())
         except AudioError as err:
             session.fail(err.code, str(err))
@@ -273,11 +285,15 @@ class _Conversation:
         except ValueError:
             raise _Refused(bad_json_code, bad_json_message) from None
 
-    def _is_stop(self, session: StreamSession, text: str) -> bool:
-        """A text message after start must be a (single) stop; anything else is protocol misuse."""
+    def _is_stop(self, text: str) -> bool:
+        """A text message after start must be a (single) stop; anything else is protocol misuse.
+
+        A stop that follows the server's own end of speech (`endpoint_ms`) is fine: the session's
+        `stop` counts only once."""
         message = self._decode_json(text, protocol.ERR_PROTOCOL, "text messages must be JSON")
         kind = message.get("type") if isinstance(message, dict) else None
-        if kind == protocol.STOP and not session.stopping:
+        if kind == protocol.STOP and not self.stop_received:
+            self.stop_received = True
             return True
         if kind == protocol.STOP:
             raise _Refused(protocol.ERR_PROTOCOL, "stop sent twice")
@@ -355,6 +371,7 @@ class _Conversation:
             "model": session.model.full_name if session else None,
             "label": decision.label if decision else None,
             "early": decision.early if decision else None,
+            "endpointed": decision.endpointed if decision else None,
             "score": decision.score if decision else None,
             "audio_ms": decision.audio_ms if decision else None,
             "frames": frames,

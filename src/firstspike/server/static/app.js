@@ -2,15 +2,12 @@
 //
 // One Stream object per press of Start: open the microphone, connect, send the start message,
 // stream 20 ms PCM16 chunks once the server is ready, show partial scores, and end on the
-// decision (or on Stop, which asks the server for its best guess so far; with `?endpoint_ms=N`
-// the page presses Stop itself once the speech is over).
+// decision: a keyword crossing θ, the server's best guess once the speech is over (`endpoint_ms`
+// in the start message), or Stop, which asks the server for its best guess so far.
 
-import { Endpointer } from "./endpoint.js";
 import { ChunkLog } from "./latency.js";
 import { MicError, openMicrophone } from "./mic.js";
-import {
-  FILLER_LABELS, SAMPLE_RATE, describeFailure, endpointMinScore, endpointMs, startMessage, streamUrl,
-} from "./protocol.js";
+import { SAMPLE_RATE, describeFailure, endpointMinScore, startMessage, streamUrl } from "./protocol.js";
 import { View } from "./view.js";
 
 const MAX_QUEUED_CHUNKS = 250; // 5 s of audio held while the server has not yet said "ready"
@@ -29,9 +26,8 @@ class Stream {
     this.ended = false;
     this.serverError = null;
     this.stopSentAt = null;
-    this.stopReason = null;
-    const quietMs = endpointMs(window.location);
-    this.endpointer = quietMs === null ? null : new Endpointer(quietMs);
+    this.firingLabels = new Set();
+    this.frameMs = 0;
     this.minLateScore = endpointMinScore(window.location);
     this.mic = null;
     this.socket = null;
@@ -75,11 +71,8 @@ class Stream {
   }
 
   send(pcm) {
-    if (this.stopping) return; // the end of speech was noticed in the middle of the queued chunks
     this.socket.send(pcm);
     this.log.record(pcm.byteLength / 2, performance.now());
-    // the worklet posts 320-sample chunks, whole 10 ms frames for the detector
-    if (this.endpointer && this.endpointer.push(new Int16Array(pcm))) this.stop("endpoint");
   }
 
   onMessage(event) {
@@ -94,7 +87,9 @@ class Stream {
     switch (message.type) {
       case "ready":
         this.accepted = true;
-        this.view.labels(message.labels || [], message.threshold, message.model);
+        this.firingLabels = new Set(message.firing_labels || []);
+        this.frameMs = message.frame_ms || 0;
+        this.view.labels(message.labels || [], this.firingLabels, message.threshold, message.model);
         this.view.status("Listening: say a keyword.");
         for (const pcm of this.queue.splice(0)) this.send(pcm);
         break;
@@ -114,16 +109,20 @@ class Stream {
 
   onDecision(message, receivedAt) {
     this.decided = true;
-    let latencyMs = this.log.latencyMs(message.audio_ms, receivedAt);
+    const endpointed = message.endpointed === true;
+    // at the end of speech the server pads the last 10 ms frame: it can end past the chunk that completed it
+    const lastAudioMs = endpointed ? message.audio_ms - this.frameMs + 0.1 : message.audio_ms;
+    let latencyMs = this.log.latencyMs(lastAudioMs, receivedAt);
     let latencyNote = "";
-    if (!message.early && this.stopSentAt !== null) {
+    if (endpointed) {
+      latencyNote = "after the speech ended"; // from the chunk that completed the quiet
+    } else if (!message.early && this.stopSentAt !== null) {
       // A decision asked for with Stop: its latency is the wait after Stop.
       latencyMs = receivedAt - this.stopSentAt;
-      latencyNote = `after ${this.stopReason === "button" ? "Stop" : "the speech ended"}`;
+      latencyNote = "after Stop";
     }
     // after the end of speech, a filler or a weak guess is no command (docs/web.md, ?endpoint_min_score=)
-    const endpointed = this.stopReason === "endpoint";
-    const noCommand = endpointed && (FILLER_LABELS.has(message.label) || !(message.score >= this.minLateScore));
+    const noCommand = endpointed && (!this.firingLabels.has(message.label) || !(message.score >= this.minLateScore));
     this.view.decision({
       label: message.label,
       audioMs: message.audio_ms,
@@ -148,16 +147,14 @@ class Stream {
   }
 
   /** Stop: ask the server for its decision on the audio so far (or just hang up if not yet streaming). */
-  stop(reason = "button") {
+  stop() {
     if (this.ended || this.stopping || this.decided) return;
     this.stopping = true;
-    this.stopReason = reason;
     this.releaseMic();
     if (this.socket && this.socket.readyState === WebSocket.OPEN && this.accepted) {
       this.socket.send(JSON.stringify({ type: "stop" }));
       this.stopSentAt = performance.now();
-      this.view.status(reason === "button" ? "Stopped; waiting for the final decision…"
-        : "The speech ended; waiting for the server's best guess…");
+      this.view.status("Stopped; waiting for the final decision…");
     } else {
       if (this.socket) this.socket.close(1000);
       this.end(null, "Stopped.");
@@ -203,7 +200,7 @@ function main() {
       if (current !== ended) return;
       current = null;
       view.setStreaming(false);
-      const pressedStop = ended.stopReason === "button";
+      const pressedStop = ended.stopping;
       if (ended.decided && !pressedStop && view.againBox.checked) againTimer = setTimeout(start, AGAIN_DELAY_MS);
     });
     current.begin();

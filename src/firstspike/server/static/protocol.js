@@ -30,7 +30,16 @@ export function streamUrl(pageLocation) {
   return url.toString();
 }
 
-/** The first message of a stream: 16 kHz mono PCM16 with partial scores; `?model=` and `?threshold=` pass through. */
+// As `firstspike listen` (protocol.py): the server ends the stream once speech is followed by this much
+// quiet, and an answer it gives then counts as a command only from this score (docs/client.md).
+export const DEFAULT_ENDPOINT_MS = 500;
+export const ENDPOINT_MS_RANGE = [10, 10000];
+export const ENDPOINT_MIN_SCORE = 0.8;
+
+/**
+ * The first message of a stream: 16 kHz mono PCM16 with partial scores, ended by the server once the
+ * speech is over; `?model=`, `?threshold=` and `?endpoint_ms=` pass through.
+ */
 export function startMessage(pageLocation) {
   const params = new URLSearchParams(pageLocation.search);
   const message = { type: "start", sample_rate: SAMPLE_RATE, encoding: "pcm_s16le", channels: 1, partials: true };
@@ -38,18 +47,19 @@ export function startMessage(pageLocation) {
   if (model) message.model = model;
   const threshold = Number.parseFloat(params.get("threshold") ?? "");
   if (Number.isFinite(threshold)) message.threshold = threshold;
+  const quietMs = endpointMs(pageLocation);
+  if (quietMs !== null) message.endpoint_ms = quietMs;
   return JSON.stringify(message);
 }
 
-/** `?endpoint_ms=N`: end the stream with "stop" once speech is followed by N ms of quiet; null when absent. */
+/** `?endpoint_ms=N`: the quiet after speech that ends the stream (default 500); `0` turns it off (null). */
 export function endpointMs(pageLocation) {
-  const value = Number.parseFloat(new URLSearchParams(pageLocation.search).get("endpoint_ms") ?? "");
-  return Number.isFinite(value) && value > 0 ? value : null;
+  const text = new URLSearchParams(pageLocation.search).get("endpoint_ms");
+  const value = Number.parseFloat(text ?? "");
+  if (value === 0) return null;
+  const [low, high] = ENDPOINT_MS_RANGE;
+  return Number.isFinite(value) && value >= low && value <= high ? value : DEFAULT_ENDPOINT_MS;
 }
-
-/** Labels that never fire in firstspike models (as `client/endpoint.py`): as a late answer, "no command". */
-export const FILLER_LABELS = new Set(["_silence_", "_unknown_"]);
-export const ENDPOINT_MIN_SCORE = 0.8; // as `firstspike listen --endpoint-min-score` (docs/client.md)
 
 /** `?endpoint_min_score=P`: a late answer after the speech ended counts as a command only from this score. */
 export function endpointMinScore(pageLocation) {

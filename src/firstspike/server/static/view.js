@@ -1,8 +1,6 @@
 // Everything the page shows: status, errors, level meter, score bars, the decision and its history.
 // Kept apart from the streaming logic so app.js reads as the conversation with the server.
 
-import { FILLER_LABELS } from "./protocol.js";
-
 const HISTORY_LENGTH = 8;
 const $ = (id) => document.getElementById(id);
 
@@ -57,13 +55,14 @@ export class View {
 
   // -- scores --------------------------------------------------------------------------------
   /** Build one bar per label, in the model's order, with the threshold marked on firing labels. */
-  labels(labels, threshold, modelName) {
+  labels(labels, firingLabels, threshold, modelName) {
     const list = $("scores");
     list.replaceChildren();
     this.bars.clear();
     for (const label of labels) {
       const item = document.createElement("li");
-      item.className = FILLER_LABELS.has(label) ? "score filler" : "score";
+      const fires = firingLabels.has(label);
+      item.className = fires ? "score" : "score filler";
       item.dataset.label = label;
       const name = document.createElement("span");
       name.className = "score-label";
@@ -77,7 +76,7 @@ export class View {
       meter.setAttribute("aria-valuemax", "1");
       meter.setAttribute("aria-valuenow", "0");
       meter.style.setProperty("--threshold-at", `${threshold * 100}%`);
-      meter.innerHTML = `<div class="fill"></div>${FILLER_LABELS.has(label) ? "" : '<div class="threshold" title="threshold"></div>'}`;
+      meter.innerHTML = `<div class="fill"></div>${fires ? '<div class="threshold" title="threshold"></div>' : ""}`;
       const value = document.createElement("span");
       value.className = "score-value";
       value.textContent = "0.00";

@@ -1,18 +1,20 @@
-"""End-of-utterance detection for a live microphone: speech, then enough quiet.
+"""End-of-utterance detection for a live stream: speech, then enough quiet.
 
 A live stream is answered only when a keyword crosses θ. A keyword the model is unsure of never does,
-and the user hears nothing. A client that sends `stop` once the speech is over gets the model's best
-answer at that point instead (a decision with `"early": false`, possibly a filler). This is a plain
-energy detector, so it runs in the client and needs nothing from the server.
+and the user hears nothing. A session that asks for `"endpoint_ms"` in its start message gets the
+model's best answer once the speech is over instead: the server runs this detector on the stream's
+audio and, when it fires, decides as if the client had sent `stop` (a decision with `"early": false`
+and `"endpointed": true`, possibly a filler). `late_command` is how a client reads such an answer.
 
-It works on 10 ms frames, against a noise floor that follows the quietest 50 ms stretches: the floor
-drops at once and rises by `FLOOR_RISE_DB` per frame, so a steady fan or hum is the floor from the
-start; it starts from the first 50 ms of signal. Frames of digital silence (a device that has just
-started, a looped file's seam) are no signal at all: they would drop the floor so far that the room
-itself counted as speech. A sudden lasting rise of
-the background (a fan switched on) counts as speech until the floor has risen to it, 2-3 s; the stop
-that follows gets a filler answer, and the next session starts over. The page's `endpoint.js` is the
-same detector; keep the two in step.
+It is a plain energy detector on 10 ms frames, against a noise floor that follows the quietest 50 ms
+stretches: the floor drops at once and rises by `FLOOR_RISE_DB` per frame, so a steady fan or hum is
+the floor from the start; it starts from the first 50 ms of signal. Frames of digital silence (a device
+that has just started, a looped file's seam) are no signal at all: they would drop the floor so far
+that the room itself counted as speech. A sudden lasting rise of the background (a fan switched on)
+counts as speech until the floor has risen to it, 2-3 s; the decision that follows is a filler or a
+weak guess, and the client's next session starts over.
+
+Standard library and numpy only: the server, the clients and the live view (`model/live.py`) share it.
 """
 
 from __future__ import annotations
@@ -25,8 +27,6 @@ import numpy as np
 FRAME_S = 0.01
 FLOOR_RISE_DB = 0.05  # per 10 ms frame: 5 dB a second
 FLOOR_FRAMES = 5  # the floor follows the energy of the last 50 ms
-FILLER_LABELS = frozenset({"_silence_", "_unknown_"})  # firstspike models' labels that never fire
-ENDPOINT_MIN_SCORE = 0.8  # late answers below this are "no command" (docs/client.md: the trade-off)
 NO_SIGNAL_ENERGY = 1e-9  # below -90 dBFS: digital silence, which neither sets the floor nor counts as speech
 
 
@@ -36,6 +36,7 @@ class Endpointer:
     def __init__(self, sample_rate: int, quiet_ms: float, margin_db: float = 10.0, min_speech_ms: float = 60.0):
         if quiet_ms <= 0:
             raise ValueError(f"quiet_ms must be positive, got {quiet_ms}")
+        self.quiet_ms = quiet_ms
         self.frame = max(1, round(sample_rate * FRAME_S))
         self.quiet_frames = math.ceil(quiet_ms / 1000 / FRAME_S)
         self.min_speech_frames = max(1, math.ceil(min_speech_ms / 1000 / FRAME_S))
@@ -55,13 +56,13 @@ class Endpointer:
         audio = np.concatenate([self._pending, np.asarray(samples, np.float32)])
         whole = len(audio) // self.frame * self.frame
         self._pending = audio[whole:]
-        for frame in audio[:whole].reshape(-1, self.frame):
-            if self._frame(frame):
+        frames = audio[:whole].reshape(-1, self.frame)
+        for energy in np.mean(frames * frames, axis=1, dtype=np.float64).tolist():  # one numpy pass per push
+            if self._frame(energy):
                 return True
         return False
 
-    def _frame(self, frame: np.ndarray) -> bool:
-        energy = float(np.mean(frame * frame))
+    def _frame(self, energy: float) -> bool:
         if energy < NO_SIGNAL_ENERGY:  # a device that has just started or is muted, not a quiet room
             if self.heard_speech:
                 self.quiet_run += 1
@@ -79,7 +80,7 @@ class Endpointer:
         return self.heard_speech and self.quiet_run >= self.quiet_frames
 
 
-def late_command(label: str, score: float, min_score: float) -> str | None:
-    """The command in a decision asked for at the end of speech, or None: a filler (which never fires)
-    or a guess scored below `min_score` is no command."""
-    return None if label in FILLER_LABELS or score < min_score else label
+def late_command(label: str, score: float, min_score: float, firing_labels) -> str | None:
+    """The command in a decision taken at the end of speech, or None: a filler (a label outside the
+    model's `firing_labels`, from `ready`) or a guess scored below `min_score` is no command."""
+    return label if label in firing_labels and score >= min_score else None
