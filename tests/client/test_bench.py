@@ -15,13 +15,14 @@ def test_short_bench_writes_json_and_plot(server, audio, tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "firstspike.cli", "bench", *server.args(), "--streams", "6", "--ramp", "1",
          "--duration", "2", "--procs", "2", "--audio", str(audio / "corpus"), "--json", str(out_json),
-         "--plot", str(out_png), "--quiet"],
+         "--plot", str(out_png), "--quiet", "--endpoint-ms", "300"],
         capture_output=True, text=True, timeout=60, env={**os.environ, "COLUMNS": "160"},
     )
     assert proc.returncode in (0, 1), proc.stderr  # 1 only if the shared CI machine let a stream fall behind
     assert "streams held at real time" in proc.stdout
     summary = json.loads(out_json.read_text())
     assert summary["config"]["procs"] == 2 and summary["config"]["clips"] == 4
+    assert summary["config"]["endpoint_ms"] == 300  # sessions may also end at the end of speech: still no failure
     assert 0 <= summary["streams_held"] <= summary["streams"] == 6
     assert summary["failures_by_key"] == {} and summary["worker_errors"] == []
     assert summary["sessions"]["ok"] >= 6  # every stream finished at least one sub-second clip
@@ -37,6 +38,12 @@ def test_short_bench_writes_json_and_plot(server, audio, tmp_path):
     assert server_stats["cpu_us_per_message"] == pytest.approx(expected, rel=0.05, abs=1.0)
     assert "server CPU per message" in proc.stdout
     assert out_png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_bench_refuses_an_endpoint_the_server_would_refuse():
+    proc = subprocess.run([sys.executable, "-m", "firstspike.cli", "bench", "--endpoint-ms", "5", "--quiet"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "--endpoint-ms must be 0 (off) or lie in [10, 10000]" in proc.stderr
 
 
 def test_bench_against_nothing_exits_3(tmp_path):

@@ -15,6 +15,7 @@ from firstspike.client.cli_common import (
     EXIT_UNAVAILABLE,
     EXIT_USAGE,
     add_connection_arguments,
+    endpoint_ms,
     positive_float,
     positive_int,
     session_options,
@@ -39,6 +40,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-clips", type=positive_int, default=200, help="use at most this many clips (default 200)")
     parser.add_argument("--tolerance-ms", type=positive_float,
                         help="a stream is held while send lag and decision latency stay within this (default: --chunk-ms)")
+    parser.add_argument("--endpoint-ms", type=float, default=0.0, metavar="MS",
+                        help="ask the server to run its end-of-speech detector on every stream, ending a session "
+                             "once speech is followed by MS of quiet (default 0: off), to measure what it costs")
     parser.add_argument("--server-pid", type=int, help="sample this server process with psutil instead of /metrics")
     parser.add_argument("--metrics-url", help="Prometheus endpoint (default: http://HOST:PORT/metrics of --url)")
     parser.add_argument("--json", metavar="OUT.json", help="write the full summary here")
@@ -56,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
     err = Console(stderr=True, soft_wrap=True)
     try:
         options = session_options(args, ping=False)
+        options.endpoint_ms = endpoint_ms(args)
         if args.ramp < 0:
             raise ValueError("--ramp must be zero or more")
         clips = _load_clips(args)
@@ -70,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
     summary["config"] = {
         "url": args.url, "streams": args.streams, "ramp_s": args.ramp, "duration_s": args.duration, "procs": procs,
         "chunk_ms": args.chunk_ms, "audio": args.audio or f"synthetic noise {args.noise_seconds:g} s",
-        "clips": len(clips), "command": " ".join(["firstspike", *sys.argv[1:]]),
+        "clips": len(clips), "endpoint_ms": options.endpoint_ms, "command": " ".join(["firstspike", *sys.argv[1:]]),
     }
     _print_summary(Console(file=sys.stdout, soft_wrap=True), summary)
     if args.json:

@@ -9,6 +9,7 @@ import argparse
 import os
 
 from firstspike.client.connection import DEFAULT_URL, OK, PROTOCOL, REJECTED, UNAVAILABLE, SessionOptions
+from firstspike.protocol import ENDPOINT_MS_RANGE
 
 EXIT_OK = 0
 EXIT_FAILED_CHECK = 1  # the run worked but a requested check failed (--expect, --min-accuracy, streams not held)
@@ -48,6 +49,17 @@ def session_options(args: argparse.Namespace, partials: bool = False, ping: bool
         url=args.url, token=args.token, model=args.model, threshold=args.threshold,
         partials=partials, ping=ping, open_timeout=args.timeout, decision_timeout=args.timeout,
     )
+
+
+def endpoint_ms(args: argparse.Namespace) -> float | None:
+    """`--endpoint-ms` as the start message's `endpoint_ms`: None for 0 (off); ValueError outside the
+    range the server accepts."""
+    low, high = ENDPOINT_MS_RANGE
+    if args.endpoint_ms == 0:
+        return None
+    if not low <= args.endpoint_ms <= high:
+        raise ValueError(f"--endpoint-ms must be 0 (off) or lie in [{low}, {high}], got {args.endpoint_ms:g}")
+    return args.endpoint_ms
 
 
 def positive_float(text: str) -> float:

@@ -16,10 +16,11 @@ from firstspike.client.cli_common import (
     EXIT_OK,
     EXIT_USAGE,
     add_connection_arguments,
+    endpoint_ms,
     positive_float,
     session_options,
 )
-from firstspike.protocol import DEFAULT_ENDPOINT_MS, ENDPOINT_MIN_SCORE, ENDPOINT_MS_RANGE
+from firstspike.protocol import DEFAULT_ENDPOINT_MS, ENDPOINT_MIN_SCORE
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -53,13 +54,10 @@ def run(args: argparse.Namespace) -> int:
     try:
         if args.list_devices:
             return _list_devices(input_devices(), Console(file=sys.stdout))
-        low, high = ENDPOINT_MS_RANGE
-        if args.endpoint_ms != 0 and not low <= args.endpoint_ms <= high:
-            raise ValueError(f"--endpoint-ms must be 0 (off) or lie in [{low}, {high}], got {args.endpoint_ms:g}")
         if not 0.0 <= args.endpoint_min_score <= 1.0:
             raise ValueError(f"--endpoint-min-score must lie in [0, 1], got {args.endpoint_min_score}")
         options = session_options(args, partials=True, ping=False)
-        options.endpoint_ms = args.endpoint_ms or None
+        options.endpoint_ms = endpoint_ms(args)
         device = resolve_device(args.device)
         rate = pick_rate(device, args.rate)
         mic = Microphone(device, rate, chunk_frames=max(1, round(rate * args.chunk_ms / 1000)))
