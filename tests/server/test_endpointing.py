@@ -35,8 +35,15 @@ def said_yes(yes16k) -> tuple[np.ndarray, float]:
     return audio, 0.5 + len(word) / RATE
 
 
+def _endpointed_decisions(server) -> float:
+    _, text = server.get("/metrics")
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.decode().splitlines()
+               if line.startswith("firstspike_decisions_total{") and 'endpointed="true"' in line)
+
+
 def test_the_end_of_speech_decides_without_a_stop(server, said_yes):
     audio, word_end_s = said_yes
+    counted = _endpointed_decisions(server)
     result = run(stream_audio(server.ws_url, pcm_s16(audio), stop=False, realtime_s=0.002,
                               start=start_message(threshold=1.0, endpoint_ms=300)))
     assert result.ready["endpoint_ms"] == 300
@@ -46,6 +53,7 @@ def test_the_end_of_speech_decides_without_a_stop(server, said_yes):
     # 300 ms after the word, within the 100 ms chunk that held the end of the quiet (and a frame's padding)
     assert word_end_s + 0.3 <= decision["audio_ms"] / 1000 <= word_end_s + 0.3 + 0.1 + 0.03
     assert decision["audio_ms"] / 1000 < len(audio) / RATE - 2
+    assert _endpointed_decisions(server) == counted + 1
 
 
 def test_the_answer_is_what_a_stop_at_that_point_gives(server, said_yes):

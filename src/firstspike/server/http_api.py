@@ -68,7 +68,8 @@ async def classify(
         except AudioError as err:
             return _error(_AUDIO_ERROR_STATUS.get(err.code, 400), err.code, str(err))
     result["processing_ms"] = round((time.perf_counter() - received) * 1000.0, 3)
-    ctx.metrics.decisions.labels(model=chosen.name, label=result["label"], early=str(result["early"]).lower()).inc()
+    ctx.metrics.decisions.labels(model=chosen.name, label=result["label"], early=str(result["early"]).lower(),
+                                 endpointed="false").inc()
     return JSONResponse(result)
 
 

@@ -32,7 +32,7 @@ class ServerMetrics:
             "firstspike_sessions_rejected", "/v1/stream connections refused", ["reason"], registry=r
         )
         self.decisions = Counter(
-            "firstspike_decisions", "decisions sent", ["model", "label", "early"], registry=r
+            "firstspike_decisions", "decisions sent", ["model", "label", "early", "endpointed"], registry=r
         )
         self.frames = Counter("firstspike_frames", "model frames (hops) computed", ["model"], registry=r)
         self.audio_seconds = Counter(

@@ -334,7 +334,8 @@ class _Conversation:
     async def _send_decision(self, decision: Decision, close_code: int) -> None:
         message = decision.message(time.perf_counter())
         model = self.session.model.name if self.session else ""
-        self.ctx.metrics.decisions.labels(model=model, label=decision.label, early=str(decision.early).lower()).inc()
+        self.ctx.metrics.decisions.labels(model=model, label=decision.label, early=str(decision.early).lower(),
+                                          endpointed=str(bool(decision.endpointed)).lower()).inc()
         self.ctx.metrics.decision_seconds.observe(message["processing_ms"] / 1000.0)
         await self._send(message)
         await self._close(close_code)
