@@ -161,3 +161,7 @@ done
 for beta in 0 0.05 0.2 0.5; do
   "$fs" evaluate "runs/beta-$beta/last.pt" --corpus "$corpus" --theta 0.9 --out "runs/beta-$beta/live-test.json" --quiet
 done
+# how long the end of speech waits (docs/client.md, "Why 300 ms"): chosen on validation voices, shown on test voices
+for split in val test; do
+  "$py" bench/endpoint_wait.py models/default/checkpoint.pt --corpus "$corpus" --split "$split"
+done

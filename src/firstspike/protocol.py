@@ -44,7 +44,7 @@ PARTIALS_EVERY_MS = 50
 ENDPOINT_MS_RANGE = (10, 10_000)  # the start message's optional "endpoint_ms" (docs/protocol.md)
 # What firstspike's own clients (listen, the page) ask for, and the score from which they take an answer at
 # the end of speech as a command (docs/client.md: the trade-off)
-DEFAULT_ENDPOINT_MS = 500
+DEFAULT_ENDPOINT_MS = 300
 ENDPOINT_MIN_SCORE = 0.8
 
 # Error codes: the `code` of an `error` message, and the close code that follows it (docs/protocol.md)

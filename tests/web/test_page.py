@@ -230,12 +230,12 @@ def test_page_modules_derive_the_address_messages_and_latency(open_server, launc
     assert result["tls"] == "wss://kws.example.org/demo/v1/stream?token=s3cret"
     assert result["start"] == {
         "type": "start", "sample_rate": 16000, "encoding": "pcm_s16le", "channels": 1, "partials": True,
-        "model": "m", "threshold": 0.8, "endpoint_ms": 500,
+        "model": "m", "threshold": 0.8, "endpoint_ms": 300,
     }
     assert "endpoint_ms" not in result["startWithoutEndpoint"]
     # 20 ms chunks sent at t = 0, 20, 40 ms; a decision at t = 100 ms: the frame ending at 20 ms rode the first.
     assert result["latencies"] == [100, 80, 60, None]
     assert "refused" in result["refused"] and "lost" in result["lost"]
     assert "refused" in result["policy"] and "origin_not_allowed" in result["policy"]
-    assert result["endpoint"] == [450, 500, 500, None, 0.6, 0.8, 0.8]
+    assert result["endpoint"] == [450, 300, 300, None, 0.6, 0.8, 0.8]
     assert not errors, errors

@@ -55,6 +55,13 @@ def _answers(data: FeatureSet, probs: list[np.ndarray], firing_mask: np.ndarray,
     return live, ended, score, offsets
 
 
+def endpointed_rates(data: FeatureSet, probs: list[np.ndarray], keyword: np.ndarray, firing_mask: np.ndarray,
+                     theta: float, frame_ms: float, endpoint_ms: float, min_score: float) -> dict:
+    """What streams that end `endpoint_ms` after the word get, counting late answers from `min_score` up."""
+    _, ended, score, _ = _answers(data, probs, firing_mask, theta, frame_ms, endpoint_ms)
+    return _endpointed(data, keyword, firing_mask, ended, score, min_score)
+
+
 def _endpointed(data: FeatureSet, keyword: np.ndarray, firing_mask: np.ndarray, ended, score: np.ndarray,
                 min_score: float = 0.0) -> dict:
     """A late answer counts only when its score reaches `min_score` (a client-side choice); spikes always do."""
@@ -84,12 +91,11 @@ def _metrics(data: FeatureSet, probs: list[np.ndarray], keyword: np.ndarray, fir
     return out
 
 
-def live_keyword_report(model, rows, labels: list[str], firing: list[str], theta: float, thetas, tail_s: float,
-                        load_wav, batch_size: int = 64, device: str = "cpu", show_progress: bool = True,
-                        endpoint_ms: float = ENDPOINT_MS) -> dict | None:
-    """Right / wrong / no answer over the single-word keyword clips among `rows`, and false fires over the
-    single-word `_unknown_` clips, each followed by a tail; `endpointed`: the same when the client sends
-    `stop` `endpoint_ms` after the word's end."""
+def live_tail_probabilities(model, rows, labels: list[str], firing: list[str], tail_s: float, load_wav,
+                            batch_size: int = 64, device: str = "cpu", show_progress: bool = True):
+    """The single-word keyword and `_unknown_` clips among `rows`, each followed by `tail_s` of its own
+    background, run through the model: (features, per-frame probabilities, keyword mask over those clips,
+    firing mask over the labels), or None when there is no keyword clip."""
     clips = [r for r in rows if r.kind == "clip" and r.label != SILENCE and r.offset_ms is not None]
     keyword = np.array([r.label in firing for r in clips])
     if not keyword.any():
@@ -104,7 +110,19 @@ def live_keyword_report(model, rows, labels: list[str], firing: list[str], theta
     with torch.no_grad():
         probs = sequence_probabilities(model.classifier, data, model.feat_mean, model.feat_std, model.config.head,
                                        batch_size, device)
-    mask = np.array([label in firing for label in labels])
+    return data, probs, keyword, np.array([label in firing for label in labels])
+
+
+def live_keyword_report(model, rows, labels: list[str], firing: list[str], theta: float, thetas, tail_s: float,
+                        load_wav, batch_size: int = 64, device: str = "cpu", show_progress: bool = True,
+                        endpoint_ms: float = ENDPOINT_MS) -> dict | None:
+    """Right / wrong / no answer over the single-word keyword clips among `rows`, and false fires over the
+    single-word `_unknown_` clips, each followed by a tail; `endpointed`: the same when the stream ends
+    `endpoint_ms` after the word's end."""
+    tails = live_tail_probabilities(model, rows, labels, firing, tail_s, load_wav, batch_size, device, show_progress)
+    if tails is None:
+        return None
+    data, probs, keyword, mask = tails
     frame_ms = model.config.hop_ms
     return {"tail_s": tail_s, "n": int(keyword.sum()), "n_unknown": int((~keyword).sum()), "endpoint_ms": endpoint_ms,
             **_metrics(data, probs, keyword, mask, theta, frame_ms, endpoint_ms, MIN_SCORES),

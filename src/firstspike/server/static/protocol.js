@@ -32,7 +32,7 @@ export function streamUrl(pageLocation) {
 
 // As `firstspike listen` (protocol.py): the server ends the stream once speech is followed by this much
 // quiet, and an answer it gives then counts as a command only from this score (docs/client.md).
-export const DEFAULT_ENDPOINT_MS = 500;
+export const DEFAULT_ENDPOINT_MS = 300;
 export const ENDPOINT_MS_RANGE = [10, 10000];
 export const ENDPOINT_MIN_SCORE = 0.8;
 
@@ -52,7 +52,7 @@ export function startMessage(pageLocation) {
   return JSON.stringify(message);
 }
 
-/** `?endpoint_ms=N`: the quiet after speech that ends the stream (default 500); `0` turns it off (null). */
+/** `?endpoint_ms=N`: the quiet after speech that ends the stream (default 300); `0` turns it off (null). */
 export function endpointMs(pageLocation) {
   const text = new URLSearchParams(pageLocation.search).get("endpoint_ms");
   const value = Number.parseFloat(text ?? "");
