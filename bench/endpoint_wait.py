@@ -33,11 +33,12 @@ def main() -> None:
 
     model, ckpt = load_checkpoint(args.checkpoint, map_location="cpu")
     corpus = open_corpus(args.corpus, task=ckpt["train_summary"].get("task", "sc12"))
-    data = load_features(corpus, args.split, model.frontend, default_cache_dir(args.corpus), load_wav)
+    split = load_features(corpus, args.split, model.frontend, default_cache_dir(args.corpus), load_wav)
     labels, firing = model.config.labels, model.config.firing_labels
-    tails = live_tail_probabilities(model, data.rows, labels, firing, LIVE_TAIL_S, load_wav)
+    tails = live_tail_probabilities(model, split.rows, labels, firing, LIVE_TAIL_S, load_wav)
     if tails is None:
         raise SystemExit(f"no single-word keyword clips in the {args.split} split")
+    data, probs, keyword, firing_mask = tails
     theta = ckpt["threshold"] if args.theta is None else args.theta
     print(f"{args.checkpoint}, {args.split} split, θ = {theta}: % of keywords right / wrong / no command "
           "(% of `_unknown_` words given a command)\n")
@@ -46,7 +47,7 @@ def main() -> None:
     for wait in args.waits:
         cells = []
         for floor in args.floors:
-            r = endpointed_rates(*tails[:2], tails[2], tails[3], theta, model.config.hop_ms, wait, floor)
+            r = endpointed_rates(data, probs, keyword, firing_mask, theta, model.config.hop_ms, wait, floor)
             cells.append(f"{100 * r['right']:.1f} / {100 * r['wrong']:.1f} / {100 * r['no_command']:.1f} "
                          f"({100 * r['unknown_commands']:.1f})")
         print(f"| {wait:g} ms | " + " | ".join(cells) + " |")

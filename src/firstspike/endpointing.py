@@ -14,7 +14,7 @@ that the room itself counted as speech. A sudden lasting rise of the background 
 counts as speech until the floor has risen to it, 2-3 s; the decision that follows is a filler or a
 weak guess, and the client's next session starts over.
 
-Standard library and numpy only: the server, the clients and the live view (`model/live.py`) share it.
+Standard library and numpy only: the server runs the detector, and the clients import `late_command`.
 """
 
 from __future__ import annotations
