@@ -68,26 +68,6 @@ def test_step_averaged_entropy_trains_and_is_recorded(tiny_train_corpus, tmp_pat
     assert spike[0]["train_loss"] != mean[0]["train_loss"]
 
 
-def test_distillation_from_a_teacher_trains_and_is_recorded(runs, tiny_train_corpus, tmp_path, capsys):
-    """`--teacher`: the loss also matches a larger model's probabilities at t*; the run records it."""
-    teacher = str(runs / "eos" / "best.pt")
-    common = ["train", "--corpus", str(tiny_train_corpus), "--epochs", "1", "--theta", "0.5", *SMALL]
-    assert main([*common, "--out", str(tmp_path / "plain")]) == 0
-    assert main([*common, "--out", str(tmp_path / "taught"), "--teacher", teacher, "--distill", "0.5"]) == 0
-    summary = json.loads((tmp_path / "taught" / "config.json").read_text())["summary"]
-    assert (summary["teacher"], summary["distill"]) == (teacher, 0.5)
-    plain, taught = ([json.loads(l) for l in (tmp_path / run / "metrics.jsonl").read_text().splitlines()]
-                     for run in ("plain", "taught"))
-    assert taught[0]["train_loss"] > plain[0]["train_loss"]  # the same start, plus the teacher's term
-    # a teacher of another label set is refused with a message, before any epoch
-    sc35 = tmp_path / "sc35"
-    assert main(["train", "--corpus", str(tiny_train_corpus), "--task", "sc35", "--epochs", "1", "--out", str(sc35),
-                 *SMALL]) == 0
-    capsys.readouterr()
-    assert main([*common, "--out", str(tmp_path / "bad"), "--teacher", str(sc35 / "best.pt")]) == 2
-    assert "differs from the model being trained in ['labels']" in capsys.readouterr().err
-
-
 def test_impossible_warp_is_a_clear_error(tiny_train_corpus, tmp_path, capsys):
     assert main(["train", "--corpus", str(tiny_train_corpus), "--out", str(tmp_path / "r"), "--warp", "1", *SMALL]) == 2
     assert "0 <= warp < 0.5" in capsys.readouterr().err

@@ -9,11 +9,6 @@ Time-dependent targets (ours): a sequence with a firing label that spikes *befor
 onset frame is trained toward a filler (`_unknown_` for streams, `_silence_` otherwise), so the model
 is not taught to fire on the speech or silence that precedes a command.
 
-Distillation (ours, optional): with a `teacher` checkpoint (a larger model of the same labels and
-frontend), the loss also takes the cross-entropy against the teacher's class probabilities at the same
-frame t*, weighted by `distill`. The teacher runs once, before the first epoch, on the clean training
-features; the student sees them augmented.
-
 Runs on one process, or under `torchrun --nproc_per_node N` with DistributedDataParallel (gloo on
 CPU, nccl on CUDA); only rank 0 validates and writes files.
 """
@@ -33,7 +28,7 @@ import torch.distributed as dist
 from torch import nn
 from tqdm import tqdm
 
-from firstspike.model.checkpoint import CheckpointError, load_checkpoint, read_checkpoint, save_checkpoint
+from firstspike.model.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
 from firstspike.model.classifier import KeywordSpotter, ModelConfig, SequenceClassifier
 from firstspike.model.feature_augment import FeatureAugment, spec_augment
 from firstspike.model.features import FeatureSet, default_cache_dir, load_features, normalise
@@ -72,8 +67,6 @@ class TrainConfig:
     eq_db: float = 0.0
     cache_dir: str | None = None
     progress: bool = True
-    teacher: str | None = None
-    distill: float = 1.0
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -87,8 +80,6 @@ class TrainConfig:
                 raise ValueError(f"{name} must be at least 1")
         if self.lr <= 0 or self.beta < 0 or self.patience < 1:
             raise ValueError("need lr > 0, beta >= 0 and patience >= 1")
-        if self.distill < 0:
-            raise ValueError(f"distill must be zero or more, got {self.distill}")
         if not 0.0 <= self.warp < 0.5 or self.gain_db < 0 or self.eq_db < 0:
             raise ValueError(f"need 0 <= warp < 0.5, gain_db >= 0 and eq_db >= 0, got warp={self.warp}, "
                              f"gain_db={self.gain_db}, eq_db={self.eq_db}")
@@ -182,30 +173,6 @@ def time_dependent_targets(data: FeatureSet, idx: np.ndarray, t_star: torch.Tens
     return torch.from_numpy(np.where(early, data.early_targets[idx], data.targets[idx]))
 
 
-def teacher_probabilities(path: str, student: ModelConfig, data: FeatureSet, device, batch_size: int) -> list[np.ndarray]:
-    """The teacher's per-frame class probabilities [T_i, K] on `data` (its own normalisation), float16."""
-    teacher, _ = load_checkpoint(path, map_location=device)
-    differ = [key for key in ("labels", "sample_rate", "window_ms", "hop_ms", "n_mels", "head")
-              if getattr(teacher.config, key) != getattr(student, key)]
-    if differ:
-        raise CheckpointError(f"teacher {path} differs from the model being trained in {differ}")
-    if student.head != "softmax":
-        raise CheckpointError("distillation needs the softmax head")
-    probs = sequence_probabilities(teacher.classifier.to(device), data, teacher.feat_mean, teacher.feat_std,
-                                   teacher.config.head, batch_size, device)
-    return [p.astype(np.float16) for p in probs]
-
-
-def distill_loss(logits: torch.Tensor, soft_targets: torch.Tensor) -> torch.Tensor:
-    """Cross-entropy of the student's logits [B, K] against the teacher's probabilities [B, K]."""
-    return -(soft_targets * torch.log_softmax(logits, dim=-1)).sum(dim=-1).mean()
-
-
-def _soft_targets_at(teacher_probs: list[np.ndarray], idx: np.ndarray, t_star: torch.Tensor) -> torch.Tensor:
-    rows = [teacher_probs[i][t] for i, t in zip(idx.tolist(), t_star.tolist())]
-    return torch.from_numpy(np.stack(rows).astype(np.float32))
-
-
 # -- validation --------------------------------------------------------------------------------
 def validate(model: KeywordSpotter, data: FeatureSet, theta: float, device, batch_size: int) -> dict:
     """Accuracy at first spike (θ) and at the end, spiked share and mean (t*+1)/T on a split."""
@@ -275,11 +242,6 @@ def _train(cfg: TrainConfig, d: Dist, device: torch.device) -> dict:
     model.set_normalisation(mean, std)
     model.to(device)
     mean, std = model.feat_mean, model.feat_std
-    teacher_probs = None
-    if cfg.teacher:
-        if show:
-            tqdm.write(f"teacher {cfg.teacher}: probabilities on the {len(train_set)} training sequences")
-        teacher_probs = teacher_probabilities(cfg.teacher, model_cfg, train_set, device, cfg.batch_size)
 
     theta = cfg.theta if cfg.mode == "rc" else math.inf
     beta = cfg.beta if cfg.mode == "rc" else 0.0
@@ -299,8 +261,7 @@ def _train(cfg: TrainConfig, d: Dist, device: torch.device) -> dict:
         start_epoch, best, bad_epochs = _resume(out / "last.pt", model, optimizer, scheduler, cfg, device)
     summary_base = {"corpus": corpus.summary(), "task": cfg.task, "mode": cfg.mode,
                     "theta": cfg.theta, "beta": beta, "entropy": cfg.entropy, "train_clips": len(train_set),
-                    "val_clips": len(val_set), "world_size": d.world, "seed": cfg.seed,
-                    **({"teacher": cfg.teacher, "distill": cfg.distill} if cfg.teacher else {})}
+                    "val_clips": len(val_set), "world_size": d.world, "seed": cfg.seed}
     if d.main:
         out.mkdir(parents=True, exist_ok=True)
         (out / "config.json").write_text(json.dumps({"train": asdict(cfg), "model": model_cfg.to_dict(),
@@ -331,8 +292,6 @@ def _train(cfg: TrainConfig, d: Dist, device: torch.device) -> dict:
             logits, t_star, spiked, frames, mean_entropy = runner(feats, lengths)
             targets = time_dependent_targets(train_set, idx, t_star).to(device)
             loss = rc_loss(logits, targets, beta, model_cfg.head, entropy=mean_entropy)
-            if teacher_probs is not None:
-                loss = loss + cfg.distill * distill_loss(logits, _soft_targets_at(teacher_probs, idx, t_star).to(device))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             nn.utils.clip_grad_norm_(model.classifier.parameters(), cfg.grad_clip)

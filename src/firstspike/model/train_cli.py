@@ -33,10 +33,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--eq-db", type=float, default=0.0,
                         help="random smooth EQ across the mel bands per sequence and epoch, ±dB per term (0: off)")
     parser.add_argument("--cache-dir", default=None, help="feature cache (default: CORPUS/.firstspike-cache)")
-    parser.add_argument("--teacher", metavar="CKPT",
-                        help="distil from this checkpoint (same labels and frontend, e.g. a --hidden 256 run): the loss "
-                             "also matches its class probabilities at the same frame t*")
-    parser.add_argument("--distill", type=float, default=1.0, help="weight of the teacher's term (default 1)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -60,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
             beta=args.beta, entropy=args.entropy, seed=args.seed, patience=args.patience, device=args.device,
             workers=args.workers, resume=args.resume, max_train_clips=args.max_train_clips, chunk=args.chunk,
             specaugment=not args.no_specaugment, warp=args.warp, gain_db=args.gain_db, eq_db=args.eq_db,
-            cache_dir=args.cache_dir, progress=not args.quiet, teacher=args.teacher, distill=args.distill,
+            cache_dir=args.cache_dir, progress=not args.quiet,
         )
     except ValueError as err:
         print(f"firstspike train: {err}", file=sys.stderr)
