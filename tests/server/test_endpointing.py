@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from firstspike import protocol
-from server_harness import converse, pcm_s16, start_message, stream_audio
+from server_harness import at_rate, converse, pcm_s16, start_message, stream_audio
 
 RATE = 16000
 
@@ -54,6 +54,18 @@ def test_the_end_of_speech_decides_without_a_stop(server, said_yes):
     assert word_end_s + 0.3 <= decision["audio_ms"] / 1000 <= word_end_s + 0.3 + 0.1 + 0.03
     assert decision["audio_ms"] / 1000 < len(audio) / RATE - 2
     assert _endpointed_decisions(server) == counted + 1
+
+
+def test_the_end_of_speech_is_found_in_48_khz_stereo_float_audio(server, said_yes):
+    """The detector runs on what the model hears: resampled to 16 kHz and downmixed."""
+    audio, word_end_s = said_yes
+    stereo = np.repeat(at_rate(audio, RATE, 48000)[:, None], 2, axis=1).astype("<f4")
+    result = run(stream_audio(server.ws_url, stereo.tobytes(), chunk_bytes=48000 // 10 * 8, stop=False,
+                              start=start_message(rate=48000, encoding="pcm_f32le", channels=2, threshold=1.0,
+                                                  endpoint_ms=300)))
+    decision = result.decision
+    assert decision["endpointed"] is True and decision["early"] is False
+    assert word_end_s + 0.3 <= decision["audio_ms"] / 1000 <= word_end_s + 0.3 + 0.1 + 0.05
 
 
 def test_the_answer_is_what_a_stop_at_that_point_gives(server, said_yes):
