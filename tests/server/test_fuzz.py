@@ -26,11 +26,18 @@ starts = st.fixed_dictionaries(
         "threshold": st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.just(1.0)),
         "partials": st.sampled_from([True, False, "x"]),
         "model": st.sampled_from([None, "nope", 3]),
+        "endpoint_ms": st.sampled_from([None, 10, 100, 300, 0, "300", True, 1e9]),
     },
 ).map(json.dumps)
 
+_rng = np.random.default_rng(0)
+_speech_then_quiet = np.concatenate([  # at 16 kHz f32: enough for the end-of-speech detector to fire
+    _rng.standard_normal(1600) * 1e-3, np.sin(np.arange(1600) / 5.0) * 0.3, _rng.standard_normal(6400) * 1e-3,
+]).astype("<f4").tobytes()
+
 audio = st.one_of(
     st.binary(min_size=0, max_size=4000),
+    st.just(_speech_then_quiet),
     st.integers(1, 4000).map(lambda n: (np.sin(np.arange(n) / 9.0) * 0.4).astype("<f4").tobytes()),
     st.just(np.array([np.nan] * 8, "<f4").tobytes()),
 )
