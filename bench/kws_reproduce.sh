@@ -165,3 +165,7 @@ done
 for split in val test; do
   "$py" bench/endpoint_wait.py models/default/checkpoint.pt --corpus "$corpus" --split "$split"
 done
+# which answer to give at the end of speech (docs/client.md, "Why the last frame's arg-max")
+for split in val test; do
+  "$py" bench/late_answer_rules.py models/default/checkpoint.pt --corpus "$corpus" --split "$split"
+done
