@@ -68,7 +68,14 @@ def main() -> int:
     parser.add_argument("--token", help="API key, if the server has them")
     parser.add_argument("--endpoint-ms", type=float, help="answer once the speech is followed by this much quiet")
     args = parser.parse_args()
-    reply = asyncio.run(stream(args.wav, args.url, args.token, args.endpoint_ms))
+    try:
+        reply = asyncio.run(stream(args.wav, args.url, args.token, args.endpoint_ms))
+    except websockets.InvalidStatus as err:  # the upgrade was refused: 401 without a valid key, 503 when full
+        print(f"error: {args.url} refused the stream: HTTP {err.response.status_code}", file=sys.stderr)
+        return 1
+    except (OSError, websockets.ConnectionClosed) as err:
+        print(f"error: {args.url}: {err}", file=sys.stderr)
+        return 1
     print(json.dumps(reply))
     if reply["type"] == "error":
         return 1

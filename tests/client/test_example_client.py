@@ -49,5 +49,11 @@ def test_the_example_gets_an_answer_at_the_end_of_speech(server, tmp_path):
 
 def test_the_example_reports_a_refusal(server):
     done = _run(str(ROOT / "samples" / "yes.wav"), "--url", server.url, "--token", "wrong")
-    assert done.returncode != 0
-    assert "401" in done.stderr or "unauthorized" in done.stdout + done.stderr
+    assert done.returncode == 1
+    assert "refused the stream: HTTP 401" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_the_example_says_when_nothing_listens():
+    done = _run(str(ROOT / "samples" / "yes.wav"), "--url", "ws://127.0.0.1:9/v1/stream")
+    assert done.returncode == 1 and done.stderr.startswith("error: ws://127.0.0.1:9/v1/stream")
+    assert "Traceback" not in done.stderr
