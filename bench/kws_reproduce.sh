@@ -169,3 +169,6 @@ done
 for split in val test; do
   "$py" bench/late_answer_rules.py models/default/checkpoint.pt --corpus "$corpus" --split "$split"
 done
+# the server's end-of-speech detector on the corpus, and what the bundled model answers where it ends a stream
+"$py" bench/endpointer_on_corpus.py --corpus "$corpus" --split val --margins 6 10
+"$py" bench/endpointer_on_corpus.py --corpus "$corpus" --split test --margins 6 10 --checkpoint models/default/checkpoint.pt
