@@ -14,11 +14,9 @@ from __future__ import annotations
 
 import argparse
 
-from firstspike.model.checkpoint import load_checkpoint
-from firstspike.model.data.audio import load_wav
-from firstspike.model.data.corpus import open_corpus
-from firstspike.model.evaluate import LIVE_TAIL_S, default_cache_dir, load_features
-from firstspike.model.live import endpointed_rates, live_tail_probabilities
+from live_tails import split_tails
+
+from firstspike.model.live import endpointed_rates
 
 
 def main() -> None:
@@ -31,14 +29,7 @@ def main() -> None:
     parser.add_argument("--floors", type=float, nargs="+", default=[0.7, 0.8, 0.9])
     args = parser.parse_args()
 
-    model, ckpt = load_checkpoint(args.checkpoint, map_location="cpu")
-    corpus = open_corpus(args.corpus, task=ckpt["train_summary"].get("task", "sc12"))
-    split = load_features(corpus, args.split, model.frontend, default_cache_dir(args.corpus), load_wav)
-    labels, firing = model.config.labels, model.config.firing_labels
-    tails = live_tail_probabilities(model, split.rows, labels, firing, LIVE_TAIL_S, load_wav)
-    if tails is None:
-        raise SystemExit(f"no single-word keyword clips in the {args.split} split")
-    data, probs, keyword, firing_mask = tails
+    model, ckpt, (data, probs, keyword, firing_mask) = split_tails(args.checkpoint, args.corpus, args.split)
     theta = ckpt["threshold"] if args.theta is None else args.theta
     print(f"{args.checkpoint}, {args.split} split, θ = {theta}: % of keywords right / wrong / no command "
           "(% of `_unknown_` words given a command)\n")

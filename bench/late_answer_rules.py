@@ -19,12 +19,9 @@ import argparse
 
 import numpy as np
 
-from firstspike.model.checkpoint import load_checkpoint
-from firstspike.model.data.audio import load_wav
-from firstspike.model.data.corpus import open_corpus
-from firstspike.model.evaluate import LIVE_TAIL_S, default_cache_dir, load_features
+from live_tails import split_tails
+
 from firstspike.model.inference import decide
-from firstspike.model.live import live_tail_probabilities
 
 
 def _argmax_rule(rows: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -41,14 +38,7 @@ def main() -> None:
     parser.add_argument("--floors", type=float, nargs="+", default=[0.5, 0.6, 0.7, 0.8, 0.9, 0.95])
     args = parser.parse_args()
 
-    model, ckpt = load_checkpoint(args.checkpoint, map_location="cpu")
-    corpus = open_corpus(args.corpus, task=ckpt["train_summary"].get("task", "sc12"))
-    split = load_features(corpus, args.split, model.frontend, default_cache_dir(args.corpus), load_wav)
-    tails = live_tail_probabilities(model, split.rows, model.config.labels, model.config.firing_labels,
-                                    LIVE_TAIL_S, load_wav)
-    if tails is None:
-        raise SystemExit(f"no single-word keyword clips in the {args.split} split")
-    data, probs, keyword, firing = tails
+    model, ckpt, (data, probs, keyword, firing) = split_tails(args.checkpoint, args.corpus, args.split)
     frame_ms = model.config.hop_ms
     offsets = np.array([r.offset_ms for r in data.rows], dtype=float)
     onsets = np.array([r.onset_ms for r in data.rows], dtype=float)

@@ -15,6 +15,7 @@ REPO = Path(__file__).resolve().parents[2]
     ("pacing_wakeups.py", ["--tasks", "20", "--seconds", "0.3"], "µs CPU per wake-up"),
     ("engine_overhead.py", ["--batch", "2", "--repeats", "2"], "through the engine"),
     ("server_cpu_per_message.py", ["--streams", "2", "--chunks", "5", "--gap-ms", "10"], "CPU per message"),
+    ("endpointer_cost.py", ["--messages", "20", "--repeats", "2"], "end-of-speech detector:"),
 ])
 def test_bench_script_runs(script, args, expect):
     result = subprocess.run([sys.executable, str(REPO / "bench" / script), *args],
