@@ -100,6 +100,17 @@ def torch_call(model, batch: int):
     return call
 
 
+def quantized_graphs(model, fused: Path, folder: Path) -> list[tuple[str, Path]]:
+    """The fused graph as `firstspike export --quantize frontend`, `lstm` and `all` write it."""
+    frontend, lstm, both = (folder / f"fused-int8-{part}.onnx" for part in ("frontend", "lstm", "all"))
+    export_model(model, {"threshold": model.config.threshold}, frontend, model_name="bench", model_version="0",
+                 integer_frontend=True)
+    quantize_dynamic_int8(fused, lstm)
+    quantize_dynamic_int8(frontend, both)
+    return [("onnxruntime fused, int8 frontend", frontend), ("onnxruntime fused, int8 LSTM", lstm),
+            ("onnxruntime fused, int8 all", both)]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", type=Path, default=Path("models/default/checkpoint.pt"))
@@ -107,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
     parser.add_argument("--hops-per-call", type=int, nargs="+", default=[1], help="also try N hops per call")
     parser.add_argument("--quantize", action="store_true",
-                        help="also time the fused graph as `firstspike export --quantize` writes it (LSTM and head int8)")
+                        help="also time the fused graph as `firstspike export --quantize frontend|lstm|all` writes it")
     parser.add_argument("--steps", type=int, default=2000, help="timed calls per configuration")
     parser.add_argument("--warmup", type=int, default=200)
     parser.add_argument("--threads", type=int, default=1, help="intra-op threads for both runtimes")
@@ -138,9 +149,7 @@ def main(argv: list[str] | None = None) -> int:
                              variant=variant, hops_per_call=hops)
                 graphs.append((f"onnxruntime {variant}" + (f" x{hops} hops/call" if hops > 1 else ""), path))
                 if args.quantize and variant == "fused" and hops == 1:
-                    qpath = Path(tmp) / "fused-int8.onnx"
-                    quantize_dynamic_int8(path, qpath)
-                    graphs.append(("onnxruntime fused int8", qpath))
+                    graphs += quantized_graphs(model, path, Path(tmp))
         graphs += [(f"onnxruntime {path.parent.name}/{path.name} (file)", path) for path in args.onnx]
         for batch in args.batches:
             calls, hops = {"eager PyTorch step": torch_call(model, batch)}, {"eager PyTorch step": 1}

@@ -119,9 +119,9 @@ def test_export_rejects_bad_checkpoints(tmp_path, capsys):
 
 
 def test_quantized_export_still_conforms(checkpoint, tmp_path):
-    """`--quantize` makes the LSTM and head matrices int8 and leaves the audio frontend in float32."""
+    """`--quantize lstm` makes the LSTM and head matrices int8 and leaves the audio frontend in float32."""
     out = tmp_path / "int8.onnx"
-    assert main(["export", str(checkpoint), "-o", str(out), "--quantize"]) == 0
+    assert main(["export", str(checkpoint), "-o", str(out), "--quantize", "lstm"]) == 0
     session, info = open_step_session(out)
     assert info.extra["firstspike.graph"] == "fused+int8"
     nodes = onnx.load(out).graph.node

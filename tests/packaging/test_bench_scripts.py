@@ -16,6 +16,8 @@ REPO = Path(__file__).resolve().parents[2]
     ("engine_overhead.py", ["--batch", "2", "--repeats", "2"], "through the engine"),
     ("server_cpu_per_message.py", ["--streams", "2", "--chunks", "5", "--gap-ms", "10"], "CPU per message"),
     ("endpointer_cost.py", ["--messages", "20", "--repeats", "2"], "end-of-speech detector:"),
+    ("step_latency.py", ["--steps", "50", "--warmup", "5", "--batches", "2", "--variants", "fused", "--quantize"],
+     "onnxruntime fused, int8 all"),
 ])
 def test_bench_script_runs(script, args, expect):
     result = subprocess.run([sys.executable, str(REPO / "bench" / script), *args],

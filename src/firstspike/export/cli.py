@@ -12,6 +12,7 @@ from pathlib import Path
 from firstspike.export import GRAPH_VARIANTS as VARIANTS
 
 SELF_CHECK_SECONDS = 2.0
+QUANTIZE_PARTS = ("frontend", "lstm", "all")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -27,9 +28,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="hops of audio per graph call (default 1 = 10 ms; >1 lowers per-hop cost but "
                              "the graph reports probabilities only after the last hop of each call)")
     parser.add_argument("--opset", type=int, default=17, help="ONNX opset, at least 17 (default 17)")
-    parser.add_argument("--quantize", action="store_true",
-                        help="int8 dynamic quantisation of the LSTM and head weights; the frontend stays float32 "
-                             "(see docs/benchmarks.md before using it)")
+    parser.add_argument("--quantize", nargs="?", const="all", choices=QUANTIZE_PARTS, metavar="PARTS",
+                        help="int8 arithmetic, giving up exact float parity for speed at large batches: "
+                             "'frontend' (exact 16-bit audio times an int8 DFT basis; batching still never changes "
+                             "a result), 'lstm' (dynamic int8 LSTM and head weights), or 'all' (both; the default "
+                             "when PARTS is left out). See docs/benchmarks.md, export section")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -45,6 +48,7 @@ def run(args: argparse.Namespace) -> int:
     if args.hops_per_call < 1:
         print("firstspike export: --hops-per-call must be at least 1", file=sys.stderr)
         return 2
+    integer_frontend = args.quantize in ("frontend", "all")
     try:
         model, checkpoint = load_checkpoint(args.checkpoint)
     except CheckpointError as err:
@@ -54,11 +58,11 @@ def run(args: argparse.Namespace) -> int:
     try:
         info = export_model(model, checkpoint, args.output, model_name=name, model_version=args.model_version,
                             variant=args.graph, hops_per_call=args.hops_per_call, opset=args.opset,
-                            threshold=args.threshold)
+                            threshold=args.threshold, integer_frontend=integer_frontend)
     except ValueError as err:
         print(f"firstspike export: {err}", file=sys.stderr)
         return 2
-    if args.quantize:
+    if args.quantize in ("lstm", "all"):
         from firstspike.export.quantize import quantize_dynamic_int8
 
         quantize_dynamic_int8(args.output, args.output)
@@ -67,8 +71,8 @@ def run(args: argparse.Namespace) -> int:
     noise = (0.1 * np.random.default_rng(0).standard_normal((1, int(SELF_CHECK_SECONDS * info.sample_rate)))).astype(np.float32)
     diff = float(np.abs(stream_onnx(session, info, noise) - torch_probs(model, noise, info.hops_per_call)).max())
     size_kib = args.output.stat().st_size / 1024
-    print(f"wrote {args.output} ({size_kib:.0f} KiB): {info.full_name}, graph {args.graph}"
-          f"{' int8' if args.quantize else ''}, opset {info.opset}, {len(info.labels)} labels, "
+    print(f"wrote {args.output} ({size_kib:.0f} KiB): {info.full_name}, graph {info.extra.get('firstspike.graph', args.graph)}"
+          f", opset {info.opset}, {len(info.labels)} labels, "
           f"state {info.state_size} floats, {info.hops_per_call} hop(s) of {info.hop_samples} samples per call, θ={info.threshold:g}")
     print(f"self-check on {SELF_CHECK_SECONDS:g} s of noise: max |p_onnx - p_torch| = {diff:.2g}")
     if diff > PROB_TOLERANCE and args.quantize:

@@ -19,13 +19,16 @@ from firstspike.model.classifier import KeywordSpotter
 
 DEFAULT_OPSET = 17
 DEFAULT_VARIANT = "fused"  # measured faster than the ONNX LSTM op, see docs/benchmarks.md (export)
+INTEGER_FRONTEND_TAG = "+int8-frontend"  # appended to `firstspike.graph`
 BATCH = "batch"
 
 
 def model_info(model: KeywordSpotter, checkpoint: dict, *, model_name: str, model_version: str,
-               variant: str, hops_per_call: int, opset: int, threshold: float | None = None) -> ModelInfo:
+               variant: str, hops_per_call: int, opset: int, threshold: float | None = None,
+               integer_frontend: bool = False) -> ModelInfo:
     """The contract metadata for `model` as it will be exported."""
     config = model.config
+    graph = variant + (INTEGER_FRONTEND_TAG if integer_frontend else "")
     summary = checkpoint.get("train_summary") or {}
     return ModelInfo(
         labels=tuple(config.labels),
@@ -38,11 +41,11 @@ def model_info(model: KeywordSpotter, checkpoint: dict, *, model_name: str, mode
         model_name=model_name,
         model_version=model_version,
         training_data=json.dumps(summary, sort_keys=True, default=str),
-        exporter_version=f"firstspike {__version__} (torch {torch.__version__.split('+')[0]}, graph {variant})",
+        exporter_version=f"firstspike {__version__} (torch {torch.__version__.split('+')[0]}, graph {graph})",
         hops_per_call=hops_per_call,
         opset=opset,
         extra={
-            "firstspike.graph": variant,
+            "firstspike.graph": graph,
             "firstspike.head": config.head,
             "firstspike.mode": str(checkpoint.get("mode", "")),
             "firstspike.n_mels": str(config.n_mels),
@@ -52,8 +55,12 @@ def model_info(model: KeywordSpotter, checkpoint: dict, *, model_name: str, mode
     )
 
 
-def trace_to_onnx(model: KeywordSpotter, *, variant: str, hops_per_call: int, opset: int) -> onnx.ModelProto:
-    """Trace the step module with the TorchScript exporter (dynamo=False: it maps nn.LSTM to LSTM)."""
+def trace_to_onnx(model: KeywordSpotter, *, variant: str, hops_per_call: int, opset: int,
+                  integer_frontend: bool = False) -> onnx.ModelProto:
+    """Trace the step module with the TorchScript exporter (dynamo=False: it maps nn.LSTM to LSTM), and
+    with `integer_frontend`, rewrite its DFT into integer arithmetic (`export.integer_frontend`)."""
+    if integer_frontend and variant != "fused":
+        raise ValueError(f"the integer frontend needs --graph fused, not {variant}")
     step = build_step_module(model, variant, hops_per_call)
     audio = torch.zeros(2, model.frontend.hop * hops_per_call)
     state = torch.zeros(2, sum(slot.size for slot in state_layout(model)))
@@ -66,7 +73,12 @@ def trace_to_onnx(model: KeywordSpotter, *, variant: str, hops_per_call: int, op
             dynamic_axes={name: {0: BATCH} for name in (INPUT_AUDIO, INPUT_STATE, OUTPUT_PROBS, OUTPUT_STATE)},
             opset_version=opset, do_constant_folding=True, dynamo=False,
         )
-    return onnx.load_from_string(buffer.getvalue())
+    proto = onnx.load_from_string(buffer.getvalue())
+    if integer_frontend:
+        from firstspike.export.integer_frontend import integerise_frontend
+
+        integerise_frontend(proto, step)
+    return proto
 
 
 def attach_metadata(proto: onnx.ModelProto, info: ModelInfo) -> onnx.ModelProto:
@@ -102,12 +114,15 @@ def save_self_contained(proto: onnx.ModelProto, path: str | os.PathLike) -> Path
 
 def export_model(model: KeywordSpotter, checkpoint: dict, output: str | os.PathLike, *, model_name: str,
                  model_version: str, variant: str = DEFAULT_VARIANT, hops_per_call: int = 1,
-                 opset: int = DEFAULT_OPSET, threshold: float | None = None) -> ModelInfo:
+                 opset: int = DEFAULT_OPSET, threshold: float | None = None,
+                 integer_frontend: bool = False) -> ModelInfo:
     """Export `model` to `output` and return the metadata written into it."""
     if opset < 17:
         raise ValueError(f"opset must be at least 17, got {opset}")
     info = model_info(model, checkpoint, model_name=model_name, model_version=model_version, variant=variant,
-                      hops_per_call=hops_per_call, opset=opset, threshold=threshold)
-    proto = attach_metadata(trace_to_onnx(model.eval(), variant=variant, hops_per_call=hops_per_call, opset=opset), info)
+                      hops_per_call=hops_per_call, opset=opset, threshold=threshold, integer_frontend=integer_frontend)
+    proto = trace_to_onnx(model.eval(), variant=variant, hops_per_call=hops_per_call, opset=opset,
+                          integer_frontend=integer_frontend)
+    proto = attach_metadata(proto, info)
     save_self_contained(proto, output)
     return info

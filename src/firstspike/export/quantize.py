@@ -1,9 +1,11 @@
-"""Optional int8 dynamic quantisation of an exported step model: the LSTM and head matrices only.
+"""Optional int8 dynamic quantisation of an exported step model: the LSTM and head matrices only
+(`firstspike export --quantize lstm`, and half of `all`).
 
-Why not the frontend: quantising the windowed-DFT MatMuls turns each audio frame into 8-bit samples,
-which wrecks the quiet bands of the log-mels. On the bundled model's test split that cost up to 38
-points of accuracy, while int8 on the LSTM and head alone kept it within a quarter point
-(docs/benchmarks.md, export section). Weights get one scale per output column: the fused gates'
+Why not the frontend: dynamic quantisation of the windowed-DFT MatMuls turns each audio frame into
+8-bit samples, which wrecks the quiet bands of the log-mels. On the bundled model's test split that
+cost up to 38 points of accuracy, while int8 on the LSTM and head alone kept it within a quarter point
+(docs/benchmarks.md, export section). The frontend has its own integer path, which keeps the audio
+exact (`integer_frontend.py`); its MatMulIntegers are left alone here. Weights get one scale per output column: the fused gates'
 doubled cell-input rows (step_graph.FusedStep) would otherwise set a coarser step for every gate,
 which cost a quarter point more accuracy. Dynamic quantisation scales each call's activations by their own
 range, so a stream's probabilities depend a little on which other streams share its batch; that and
@@ -29,6 +31,10 @@ def _matrix_nodes(model: onnx.ModelProto, frontend: bool) -> list[onnx.NodeProto
             and any(name.startswith(FRONTEND_PREFIX) for name in node.input) == frontend]
 
 
+def _count(model: onnx.ModelProto, op_type: str) -> int:
+    return sum(node.op_type == op_type for node in model.graph.node)
+
+
 def quantize_dynamic_int8(source: str | os.PathLike, output: str | os.PathLike) -> Path:
     """Quantise the LSTM and head weights of `source` to int8 and write one self-contained file."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
@@ -49,9 +55,9 @@ def quantize_dynamic_int8(source: str | os.PathLike, output: str | os.PathLike) 
         finally:
             root.setLevel(level)
         quantized = onnx.load(staged)
-    integer = [n for n in quantized.graph.node if n.op_type == "MatMulInteger"]
-    if not recurrent or len(integer) != len(recurrent):
-        raise RuntimeError(f"int8 quantisation made {len(integer)} integer MatMuls for the {len(recurrent)} LSTM/head "
+    made = _count(quantized, "MatMulInteger") - _count(original, "MatMulInteger")  # the integer frontend has its own
+    if not recurrent or made != len(recurrent):
+        raise RuntimeError(f"int8 quantisation made {made} integer MatMuls for the {len(recurrent)} LSTM/head "
                            "matrices; this onnxruntime quantiser behaves differently from the one this was built for")
     del quantized.metadata_props[:]
     quantized.metadata_props.extend(original.metadata_props)

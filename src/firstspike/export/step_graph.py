@@ -163,8 +163,8 @@ class EvenOddDft(nn.Module):
     that paired x[n] with x[N - n] (onnxruntime's negative-step Slice took half a MatMul's time at
     batch 64), and two ops fewer (docs/benchmarks.md, export section). Only bins some mel filter reads
     are kept, and sine columns that are zero (k = 0 and N/2) are dropped. `power` returns the squared
-    cos and sin parts side by side; `mel_basis` repeats each bin's filter row for both. An odd window
-    has no halves and keeps the plain basis.
+    cos and sin parts side by side; `mel_basis` repeats each bin's filter row for both, and `columns`
+    names each of those rows (bin, "cos" or "sin"). An odd window has no halves and keeps the plain basis.
     """
 
     def __init__(self, frontend):
@@ -175,13 +175,14 @@ class EvenOddDft(nn.Module):
         used = torch.nonzero(mel.abs().sum(dim=1) > 0).flatten().tolist()
         n = torch.arange(window // 2 if self.halves else window, dtype=torch.float64)[:, None]
         self.register_buffer("hann", (0.5 - 0.5 * torch.cos(2.0 * math.pi * torch.arange(window) / window)).float())
-        bases, rows = [], []
+        bases, rows, self.columns = [], [], []
         for parity in ((0, 1) if self.halves else (None,)):
             bins = [k for k in used if parity is None or k % 2 == parity]
             with_sine = [k for k in bins if 0 < k < window / 2]
             angle = lambda ks: 2.0 * math.pi * n * torch.tensor(ks, dtype=torch.float64)[None, :] / window  # noqa: E731
             bases.append(torch.cat([torch.cos(angle(bins)), -torch.sin(angle(with_sine))], dim=1).float())
             rows += bins + with_sine
+            self.columns += [(k, "cos") for k in bins] + [(k, "sin") for k in with_sine]
         if self.halves:
             self.register_buffer("even_basis", bases[0])
             self.register_buffer("odd_basis", bases[1])
