@@ -114,7 +114,7 @@ def test_cli_parts(bundled, tmp_path, capsys):
         argv = ["export", str(BUNDLED_CHECKPOINT), "-o", str(out), "--quantize"] + ([parts] if parts else [])
         assert main(argv) == 0
         _, info = open_step_session(out)
-        assert info.extra["firstspike.graph"] == graph
+        assert info.extra["firstspike.graph"] == graph and info.exporter_version.endswith(f"graph {graph})")
         assert sum(n.op_type == "MatMulInteger" for n in onnx.load(out).graph.node) == integer_ops
         assert f"graph {graph}" in capsys.readouterr().out
     assert main(["export", str(BUNDLED_CHECKPOINT), "-o", str(out), "--graph", "lstm-op", "--quantize", "frontend"]) == 2

@@ -74,7 +74,7 @@ def test_models_health_ready_metrics(server):
     status, body = server.get("/v1/models")
     models = json.loads(body)["models"]
     assert status == 200 and models[0]["default"] is True
-    assert {"name", "model", "labels", "firing_labels", "threshold", "sample_rate", "frame_ms"} <= set(models[0])
+    assert {"name", "model", "labels", "firing_labels", "threshold", "sample_rate", "frame_ms", "graph"} <= set(models[0])
     assert server.get("/healthz") == (200, b'{"status":"ok"}')
     status, body = server.get("/readyz")
     assert status == 200 and json.loads(body)["status"] == "ready"

@@ -61,9 +61,13 @@ def quantize_dynamic_int8(source: str | os.PathLike, output: str | os.PathLike) 
                            "matrices; this onnxruntime quantiser behaves differently from the one this was built for")
     del quantized.metadata_props[:]
     quantized.metadata_props.extend(original.metadata_props)
-    for prop in quantized.metadata_props:
-        if prop.key == "firstspike.graph":
-            prop.value += "+int8"
+    props = {prop.key: prop for prop in quantized.metadata_props}
+    if "firstspike.graph" in props:
+        graph = props["firstspike.graph"]
+        if "exporter_version" in props:  # "… graph fused)" names the graph too
+            props["exporter_version"].value = props["exporter_version"].value.replace(
+                f"graph {graph.value})", f"graph {graph.value}+int8)")
+        graph.value += "+int8"
     quantized.doc_string = original.doc_string
     onnx.checker.check_model(quantized)
     output.parent.mkdir(parents=True, exist_ok=True)

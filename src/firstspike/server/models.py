@@ -59,6 +59,7 @@ class LoadedModel:
             "state_size": info.state_size,
             "training_data": info.training_data,
             "exporter_version": info.exporter_version,
+            "graph": info.extra.get("firstspike.graph", ""),  # e.g. "fused+int8": which arithmetic it runs
         }
 
 
