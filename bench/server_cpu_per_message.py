@@ -51,11 +51,12 @@ def main() -> int:
     parser.add_argument("--streams", type=int, default=50)
     parser.add_argument("--chunks", type=int, default=200, help="chunks per stream")
     parser.add_argument("--gap-ms", type=float, default=20.0, help="pause between a stream's chunks")
+    parser.add_argument("--model", help="serve this step model instead of the bundled one")
     args = parser.parse_args()
     port = _free_port()
     firstspike = str(Path(sys.executable).with_name("firstspike"))
     server = subprocess.Popen([firstspike, "serve", "--port", str(port), "--log-level", "warning",
-                               "--max-stream-seconds", "100000"])
+                               "--max-stream-seconds", "100000"] + (["--model", args.model] if args.model else []))
     try:
         deadline = time.monotonic() + 30
         while True:
