@@ -1,6 +1,6 @@
 """Optional integer audio frontend: exact 16-bit audio times an int8 windowed-DFT basis.
 
-Why: at batch 64 the two float DFT MatMuls are about a third of a step, and this CPU's int8
+Why: at batch 64 the two float DFT MatMuls are about a quarter of a step, and this CPU's int8
 dot-product instructions do four multiply-adds where float32 does one. Dynamic quantisation of the
 frontend (what `quantize.py` avoids) rounds every audio sample to 8 bits and buries the quiet bands.
 Here the audio stays exact: each 16-bit sample q = 32768 x is split into a high and a low byte,
@@ -14,8 +14,8 @@ export section).
 Everything before the mel `Gemm` is integer arithmetic row by row, so a stream's features do not
 depend on the other streams in its batch: unlike dynamic quantisation, batching still never changes a
 decision. The basis covers the whole window (the even/odd split needs the window applied to the audio
-first, which would round it again), so the integer path does twice the multiply-adds of the float
-one, at a quarter of the cost each. It is a rewrite of the exported graph: the float frontend's nodes
+first, which would round it again), and is applied to both bytes: four times the multiply-adds of
+the float path, at about a quarter of the cost each. It is a rewrite of the exported graph: the float frontend's nodes
 between the frame and the power spectrum are replaced, and the mel filter rows absorb the scales.
 """
 
@@ -38,7 +38,7 @@ LARGEST_SAMPLE = 32768        # |256 (hi - 128) + lo| at most
 
 
 def integer_basis(step) -> tuple[np.ndarray, np.ndarray]:
-    """(int8 basis [window, rows], float scale per row) for the rows of `step.dft.mel_basis`, in order."""
+    """(int8 basis [window, columns], float scale per column): one column per row of `step.dft.mel_basis`."""
     dft = step.dft
     window = dft.hann.shape[0]
     full = windowed_dft_basis(window)  # [window, 2 * bins]: cos | -sin, Hann folded in
