@@ -57,3 +57,30 @@ def test_refuses_a_model_from_another_checkpoint(exported, corpus, tmp_path, cap
 def test_bad_corpus_is_a_clear_error(exported, checkpoint, tmp_path, capsys):
     code, _ = _verify(exported, checkpoint, tmp_path, tmp_path)
     assert code == 2 and "no manifest.csv" in capsys.readouterr().err
+
+
+def test_an_int8_graph_is_judged_by_accuracy(checkpoint, corpus, tmp_path, capsys):
+    """`--quantize` output cannot match float32 to 1e-4; verify-onnx says so and judges its accuracy."""
+    quantized = tmp_path / "int8.onnx"
+    assert main(["export", str(checkpoint), "-o", str(quantized), "--quantize"]) == 0
+    capsys.readouterr()
+    code, report = _verify(quantized, checkpoint, corpus, tmp_path)
+    out = capsys.readouterr().out
+    assert report["int8"] and "judged by first-spike accuracy" in out
+    assert report["labelled"] == 12 and report["passed"] == (report["accuracy_loss"] <= 0.01)
+    assert code == (0 if report["passed"] else 1)
+
+
+def test_int8_verdict_rules():
+    from firstspike.export.parity import ParityReport
+
+    def report(correct_torch, correct_onnx, labelled=200):
+        return ParityReport(clips=200, frames=9000, frames_over_tolerance=500, decisions_agree=150, labelled=labelled,
+                            correct_torch=correct_torch, correct_onnx=correct_onnx, int8=True)
+
+    assert report(180, 179).passed and report(180, 185).passed  # half a point lost; a gain
+    assert not report(180, 177).passed  # 1.5 points lost
+    assert not report(0, 0, labelled=0).passed and "cannot be judged" in report(0, 0, labelled=0).to_text()
+    float_report = report(180, 180)
+    float_report.int8 = False
+    assert not float_report.passed  # frames over tolerance fail a float32 graph

@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"self-check on {SELF_CHECK_SECONDS:g} s of noise: max |p_onnx - p_torch| = {diff:.2g}")
     if diff > PROB_TOLERANCE and args.quantize:
         print(f"note: int8 output is outside the {PROB_TOLERANCE:g} parity tolerance (expected; see the export "
-              "section of docs/benchmarks.md) — check it with `firstspike verify-onnx` before use")
+              "section of docs/benchmarks.md) — `firstspike verify-onnx` checks its accuracy on a corpus")
     elif diff > PROB_TOLERANCE:
         print(f"firstspike export: the ONNX graph disagrees with PyTorch by {diff:.2g} > {PROB_TOLERANCE:g}", file=sys.stderr)
         return 1

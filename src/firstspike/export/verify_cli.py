@@ -3,7 +3,9 @@
 Checks, in order: onnx.checker (full check) and the opset; the contract metadata against the graph
 (as the server would load it) and against the checkpoint; then streams every selected clip hop by hop
 through onnxruntime and compares with PyTorch's whole-clip forward (see `firstspike.export.parity`).
-Exit status 0 only if every check passes.
+An int8 graph (`firstspike export --quantize`) cannot match to 1e-4, so it passes on first-spike
+accuracy instead: at most one point below float32 on the labelled clips. Exit status 0 only if every
+check passes.
 """
 
 from __future__ import annotations
@@ -61,7 +63,8 @@ def run(args: argparse.Namespace) -> int:
         return fail(str(err))
 
     threshold = info.threshold if args.threshold is None else args.threshold
-    report = ParityReport(threshold=threshold, hops_per_call=info.hops_per_call)
+    report = ParityReport(threshold=threshold, hops_per_call=info.hops_per_call,
+                          int8="int8" in info.extra.get("firstspike.graph", ""))
     clips.sort(key=lambda clip: len(clip[2]))
     to_model_label = label_mapper(info.labels)
     with tqdm(total=len(clips), unit="clip", desc="verify-onnx", file=sys.stderr, disable=None) as bar:
