@@ -7,8 +7,10 @@ the held-out samples of samples/.
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,11 +21,25 @@ import soundfile as sf
 from server_harness import RunningServer, at_rate, running_server
 
 WORDS = ("yes", "no", "stop", "left")
+BUNDLED_CHECKPOINT = Path(__file__).resolve().parents[2] / "models" / "default" / "checkpoint.pt"
 
 
 @pytest.fixture(scope="session")
 def server() -> Iterator[RunningServer]:
     with running_server(max_sessions=400, idle_timeout_s=3.0, start_timeout_s=2.0) as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def int8_frontend_server(tmp_path_factory) -> Iterator[RunningServer]:
+    """A second server, on the bundled model exported with `--quantize frontend` (in a subprocess: the
+    server's tests never import torch themselves)."""
+    path = tmp_path_factory.mktemp("int8") / "frontend.onnx"
+    subprocess.run([str(Path(sys.executable).with_name("firstspike")), "export", str(BUNDLED_CHECKPOINT),
+                    "-o", str(path), "--model-name", "firstspike-sc12", "--quantize", "frontend"],
+                   check=True, capture_output=True)
+    with running_server(models=[str(path)], max_sessions=400, idle_timeout_s=3.0, start_timeout_s=2.0) as running:
+        assert json.loads(running.get("/v1/models")[1])["models"][0]["graph"] == "fused+int8-frontend"
         yield running
 
 
