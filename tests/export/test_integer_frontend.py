@@ -90,9 +90,9 @@ def test_sixteen_bit_audio_is_split_exactly(integer_model):
     high/low byte split loses nothing of 16-bit audio, even at full scale and at one LSB."""
     model, _ = load_checkpoint(BUNDLED_CHECKPOINT)
     session, info = open_step_session(integer_model)
-    dft = FusedStep(model).dft
-    basis, scale = integer_basis(FusedStep(model))
-    columns = [k if part == "cos" else info.window_samples // 2 + 1 + k for k, part in dft.columns]
+    step = FusedStep(model)
+    basis, scale = integer_basis(step)
+    columns = [k if part == "cos" else info.window_samples // 2 + 1 + k for k, part in step.dft.columns]
     model.frontend.dft_basis[:, columns] = torch.tensor(basis * scale, dtype=torch.float32)
     pcm = np.array([[32767, -32768] * 800, [1, -1] * 800, [-32768] * 1600], np.float32) / 32768
     speech = _yes()[:, :1600]
@@ -107,7 +107,7 @@ def test_a_window_too_long_for_int32_is_refused():
         integer_basis(FusedStep(KeywordSpotter(config)))
 
 
-def test_cli_parts(bundled, tmp_path, capsys):
+def test_cli_parts(tmp_path, capsys):
     out = tmp_path / "m.onnx"
     for parts, graph, integer_ops in ((None, "fused+int8-frontend+int8", 4), ("frontend", "fused+int8-frontend", 2),
                                       ("lstm", "fused+int8", 2)):

@@ -15,8 +15,10 @@ Everything before the mel `Gemm` is integer arithmetic row by row, so a stream's
 depend on the other streams in its batch: unlike dynamic quantisation, batching still never changes a
 decision. The basis covers the whole window (the even/odd split needs the window applied to the audio
 first, which would round it again), and is applied to both bytes: four times the multiply-adds of
-the float path, at about a quarter of the cost each. It is a rewrite of the exported graph: the float frontend's nodes
-between the frame and the power spectrum are replaced, and the mel filter rows absorb the scales.
+the float path, at about a quarter of the cost each.
+
+It is a rewrite of the exported graph: the float frontend's nodes between the frame and the power
+spectrum are replaced, and the mel filter rows absorb the scales.
 """
 
 from __future__ import annotations
