@@ -56,6 +56,24 @@ def test_the_end_of_speech_decides_without_a_stop(server, said_yes):
     assert _endpointed_decisions(server) == counted + 1
 
 
+def test_audio_that_arrives_with_the_end_of_speech_is_not_taken(server, said_yes):
+    """Unpaced, many messages reach the server in one socket read: the ones after the message that ended
+    the speech must be dropped right away, not taken before the stop has begun."""
+    audio, word_end_s = said_yes
+
+    async def burst():
+        return await asyncio.gather(*[
+            stream_audio(server.ws_url, pcm_s16(audio), chunk_bytes=320, stop=False,
+                         start=start_message(threshold=1.0, endpoint_ms=300))
+            for _ in range(4)
+        ])
+
+    for result in run(burst()):
+        decision = result.decision
+        assert decision["endpointed"] is True
+        assert word_end_s + 0.3 <= decision["audio_ms"] / 1000 <= word_end_s + 0.3 + 0.01 + 0.03
+
+
 def test_the_end_of_speech_is_found_in_48_khz_stereo_float_audio(server, said_yes):
     """The detector runs on what the model hears: resampled to 16 kHz and downmixed."""
     audio, word_end_s = said_yes

@@ -126,9 +126,10 @@ class StreamSession:
 
         Returns False while audio is waiting for room (the model is behind): the caller should stop
         reading the socket until `on_resume` is called. Used directly from the websocket protocol.
-        Audio that arrives once the stream is stopping (after the end of speech, say) is not needed.
+        Audio that arrives once the stream is stopping is not needed. That includes the messages that
+        come in the same socket read as the one that ended the speech, before the stop task has run.
         """
-        if self.stopping:
+        if self.stopping or self.endpointed:
             return True
         samples = self.audio.push(data)
         ready = self._accept(samples, received_at)
