@@ -147,7 +147,8 @@ class ParityReport:
 
     def to_text(self) -> str:
         verdict = "PASS" if self.passed else "FAIL"
-        judged = (f" (int8 graph: judged by first-spike accuracy, at most {100 * self.accuracy_tolerance:g} points "
+        points = 100 * self.accuracy_tolerance
+        judged = (f" (int8 graph: judged by first-spike accuracy, at most {points:g} point{'' if points == 1 else 's'} "
                   "below float32; the parity lines are for information)") if self.int8 else ""
         required = "" if self.int8 else f" (required {100 * self.required_agreement:.1f}%)"
         lines = [
