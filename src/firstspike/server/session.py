@@ -126,16 +126,17 @@ class StreamSession:
 
         Returns False while audio is waiting for room (the model is behind): the caller should stop
         reading the socket until `on_resume` is called. Used directly from the websocket protocol.
-        Audio that arrives once the stream is stopping is not needed. That includes the messages that
-        come in the same socket read as the one that ended the speech, before the stop task has run.
+        Audio that arrives once the stream is stopping is not needed. The end of speech marks the stream
+        stopping at once, so messages that came in the same socket read are dropped too.
         """
-        if self.stopping or self.endpointed:
+        if self.stopping:
             return True
         samples = self.audio.push(data)
         ready = self._accept(samples, received_at)
         if self.endpointer is not None and self.endpointer.push(samples):
             self.endpointed = True
-            self._end_of_speech = asyncio.get_running_loop().create_task(self._stop_at_end_of_speech(received_at))
+            self.stopping = True
+            self._end_of_speech = asyncio.get_running_loop().create_task(self._drain_at_end_of_speech(received_at))
         return ready
 
     async def feed(self, data: bytes, received_at: float) -> None:
@@ -152,6 +153,10 @@ class StreamSession:
         if self.stopping:
             return
         self.stopping = True
+        await self._drain(received_at, mid_sample_ok)
+
+    async def _drain(self, received_at: float, mid_sample_ok: bool) -> None:
+        """The work of a stop, once `stopping` is set (by `stop`, or at once by the end of speech)."""
         await self._wait_for_backlog()
         tail = self.audio.finish(drop_partial=mid_sample_ok)
         pad = (-(self.samples_accepted + len(tail))) % self.info.samples_per_call
@@ -161,9 +166,9 @@ class StreamSession:
             await self._wait_for_backlog()
         self.engine.flush(self.slot)
 
-    async def _stop_at_end_of_speech(self, received_at: float) -> None:
+    async def _drain_at_end_of_speech(self, received_at: float) -> None:
         try:
-            await self.stop(received_at, mid_sample_ok=True)
+            await self._drain(received_at, mid_sample_ok=True)
         except Exception as err:  # a task nobody awaits: its failure must reach the client
             self.fail(protocol.ERR_INTERNAL, f"internal error ending the stream: {type(err).__name__}")
 
