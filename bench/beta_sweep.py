@@ -20,7 +20,7 @@ READINGS = ("spike", "mean")
 
 
 def entropy_reading(report: dict) -> str:
-    """'spike', 'mean', or '-' for β = 0, where there is no entropy term and the run starts both lines."""
+    """'spike', 'mean', or '-' for β = 0, where there is no entropy term and the run lies on both lines."""
     if report["train_summary"]["beta"] == 0:
         return "-"
     return report["train_summary"].get("entropy", "spike")
@@ -28,7 +28,8 @@ def entropy_reading(report: dict) -> str:
 
 def load(paths: list[str]) -> list[dict]:
     reports = [json.loads(Path(p).read_text()) for p in paths]
-    order = {"-": 0, **{reading: i + 1 for i, reading in enumerate(READINGS)}}
+    # β = 0 sits on the first reading's line, in β order (a negative β reads its entropy at t* too)
+    order = {"-": 0, **{reading: i for i, reading in enumerate(READINGS)}}
     return sorted(reports, key=lambda r: (order[entropy_reading(r)], r["train_summary"]["beta"]))
 
 

@@ -44,8 +44,6 @@ for beta in 0.05 0.2 0.5 1.0; do
       --workers 1 --theta 0.9 --resume --out "runs/beta-mean-$beta" --quiet
   "$fs" evaluate "runs/beta-mean-$beta/last.pt" --corpus "$corpus" --out "runs/beta-mean-$beta/test.json" --quiet
 done
-"$py" bench/beta_sweep.py runs/beta-{0,0.05,0.2,0.5}/test.json runs/beta-mean-{0.05,0.2,0.5,1.0}/test.json \
-    --plot docs/img/beta-sweep.png
 # the pairs with matching delays, from seeds 1 and 2 as well (t* reading β 0.2 / 0.5, averaged 0.5 / 1.0)
 for seed in 1 2; do
   for run in spike:0.2 mean:0.5 spike:0.5 mean:1.0; do
@@ -135,6 +133,25 @@ for seed in 0 1 2; do
         --compare "runs/h256-eos-s$seed/best.pt" --out "runs/h256-rc-s$seed/test-$theta.json" --quiet
   done
 done
+# a negative β (a confidence reward) to decide earlier, against EOS given the same 3 extra epochs;
+# seeds 0-2 at 128 and 256 units (docs/benchmarks.md, "Can RC decide earlier than EOS at the same θ")
+finetune() {  # FROM OUT MODE SEED HIDDEN [--beta=B]
+  cp -r "runs/$1" "runs/$2"
+  "$fs" train --corpus "$corpus" --mode "$3" --seed "$4" --hidden "$5" "${@:6}" --epochs 15 --patience 15 \
+      --workers 1 --theta 0.9 --resume --out "runs/$2" --quiet
+  "$fs" evaluate "runs/$2/last.pt" --corpus "$corpus" --out "runs/$2/test.json" --quiet
+}
+for beta in 0.05 0.5; do finetune rc-s0 "beta-n$beta" rc 0 128 "--beta=-$beta"; done
+for seed in 0 1 2; do
+  finetune "rc-s$seed" "beta-n0.2-s$seed" rc "$seed" 128 --beta=-0.2 &
+  finetune "eos-s$seed" "eos15-s$seed" eos "$seed" 128 &
+  wait
+  finetune "h256-rc-s$seed" "h256-beta-n0.2-s$seed" rc "$seed" 256 --beta=-0.2 &
+  finetune "h256-eos-s$seed" "h256-eos15-s$seed" eos "$seed" 256 &
+  wait
+done
+"$py" bench/beta_sweep.py runs/beta-{n0.5,n0.05,0,0.05,0.2,0.5}/test.json runs/beta-n0.2-s0/test.json \
+    runs/beta-mean-{0.05,0.2,0.5,1.0}/test.json --plot docs/img/beta-sweep.png
 # two layers of 128 units, and one of 192, seed 0 (the same section); then every size's step cost
 for size in "l2:--layers 2" "h192:--hidden 192"; do
   name=${size%%:*}; read -ra shape <<< "${size#*:}"

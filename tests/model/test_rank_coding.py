@@ -34,6 +34,8 @@ def test_rc_loss_entropy_reward():
     torch.testing.assert_close(rc_loss(logits, targets, 0.0), ce)
     ent = output_entropy(logits).mean()
     torch.testing.assert_close(rc_loss(logits, targets, 0.5), ce - 0.5 * ent)
+    # a negative β penalises entropy: it rewards confident outputs at t* (earlier spikes)
+    torch.testing.assert_close(rc_loss(logits, targets, -0.2), ce + 0.2 * ent)
     assert output_entropy(torch.zeros(1, 3))[0].item() == pytest.approx(math.log(3))
     # sigmoid head: entropy of a 0-logit Bernoulli is log 2 per class
     assert output_entropy(torch.zeros(1, 3), "sigmoid")[0].item() == pytest.approx(3 * math.log(2))

@@ -68,6 +68,15 @@ def test_step_averaged_entropy_trains_and_is_recorded(tiny_train_corpus, tmp_pat
     assert spike[0]["train_loss"] != mean[0]["train_loss"]
 
 
+def test_negative_beta_rewards_confidence_and_trains(tiny_train_corpus, tmp_path, capsys):
+    """β < 0 penalises entropy (earlier spikes); both readings take it, and a NaN β is refused."""
+    common = ["train", "--corpus", str(tiny_train_corpus), "--epochs", "1", "--theta", "0.5", *SMALL]
+    assert main([*common, "--beta", "-0.5", "--entropy", "mean", "--out", str(tmp_path / "neg")]) == 0
+    assert json.loads((tmp_path / "neg" / "config.json").read_text())["summary"]["beta"] == -0.5
+    assert main([*common, "--beta", "nan", "--out", str(tmp_path / "nan")]) == 2
+    assert "finite beta" in capsys.readouterr().err
+
+
 def test_impossible_warp_is_a_clear_error(tiny_train_corpus, tmp_path, capsys):
     assert main(["train", "--corpus", str(tiny_train_corpus), "--out", str(tmp_path / "r"), "--warp", "1", *SMALL]) == 2
     assert "0 <= warp < 0.5" in capsys.readouterr().err

@@ -6,7 +6,8 @@ Model-agnostic API, shared by keyword-spotting training and the paper-reproducti
   spikes at the first step where its highest firing-class score reaches θ; one that never does is
   decided at its last valid step (spiked=False).
 - `rc_loss(logits_at_t, targets, beta, head, entropy=None)` → cross-entropy at t* minus β × output
-  entropy (a larger β rewards less confident early outputs, hence later and more accurate spikes). The
+  entropy (a larger β rewards less confident early outputs, hence later spikes; a negative β rewards
+  confidence instead, hence earlier spikes and more false fires). The
   entropy is taken at t*, or, when `entropy` is given, is that per-sequence value: the paper leaves open
   whether it is read at t* or averaged over the steps up to t*, so both are offered (`ENTROPY_READINGS`).
 - `forward_until_spike(classifier, feats, lengths, firing_mask, theta, chunk, head, step_entropy)` →

@@ -78,8 +78,8 @@ class TrainConfig:
         for name in ("epochs", "batch_size", "hidden", "layers", "chunk"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
-        if self.lr <= 0 or self.beta < 0 or self.patience < 1:
-            raise ValueError("need lr > 0, beta >= 0 and patience >= 1")
+        if self.lr <= 0 or not math.isfinite(self.beta) or self.patience < 1:
+            raise ValueError("need lr > 0, a finite beta and patience >= 1")
         if not 0.0 <= self.warp < 0.5 or self.gain_db < 0 or self.eq_db < 0:
             raise ValueError(f"need 0 <= warp < 0.5, gain_db >= 0 and eq_db >= 0, got warp={self.warp}, "
                              f"gain_db={self.gain_db}, eq_db={self.eq_db}")
@@ -245,7 +245,7 @@ def _train(cfg: TrainConfig, d: Dist, device: torch.device) -> dict:
 
     theta = cfg.theta if cfg.mode == "rc" else math.inf
     beta = cfg.beta if cfg.mode == "rc" else 0.0
-    step_entropy = beta > 0 and cfg.entropy == "mean"
+    step_entropy = beta != 0 and cfg.entropy == "mean"
     runner = SpikeRunner(model.classifier, model.firing_mask, theta, cfg.chunk, model_cfg.head, step_entropy).to(device)
     if d.active:
         runner = nn.parallel.DistributedDataParallel(
