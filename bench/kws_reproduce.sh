@@ -149,6 +149,9 @@ for seed in 0 1 2; do
   finetune "h256-rc-s$seed" "h256-beta-n0.2-s$seed" rc "$seed" 256 --beta=-0.2 &
   finetune "h256-eos-s$seed" "h256-eos15-s$seed" eos "$seed" 256 &
   wait
+  for run in "h256-beta-n0.2-s$seed" "h256-eos15-s$seed"; do
+    "$fs" evaluate "runs/$run/last.pt" --corpus "$corpus" --theta 0.95 --live-tail 0 --out "runs/$run/test-0.95.json" --quiet
+  done
 done
 "$py" bench/beta_sweep.py runs/beta-{n0.5,n0.05,0,0.05,0.2,0.5}/test.json runs/beta-n0.2-s0/test.json \
     runs/beta-mean-{0.05,0.2,0.5,1.0}/test.json --plot docs/img/beta-sweep.png
