@@ -16,7 +16,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--hidden", type=int, default=128)
     parser.add_argument("--layers", type=int, default=1)
     parser.add_argument("--theta", type=float, default=0.9, help="spike threshold θ (rc training and read-out)")
-    parser.add_argument("--beta", type=float, default=0.01, help="entropy reward β (rc only): higher decides later, negative earlier, with more false fires")
+    parser.add_argument("--beta", type=float, default=0.01,
+                        help="entropy reward β (rc only): higher decides later, negative earlier with more false fires")
     parser.add_argument("--entropy", default="spike", choices=["spike", "mean"],
                         help="where β's entropy is read: at the first spike t* (default) or averaged over steps 0..t*")
     parser.add_argument("--seed", type=int, default=0)
