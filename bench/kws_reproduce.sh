@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every keyword-spotting figure of docs/benchmarks.md (section "training") and docs/model-report.md,
 # from scratch: the default synthetic corpus, RC and EOS over three seeds, a β sweep, the bundled model.
-# About 2 h 40 min of CPU on the 2-core development machine; runs two trainings at a time.
+# Roughly 8–9 hours on the 2-core development machine (the sum of its runs: a 12-epoch run takes 10–20 minutes
+# of one core, a 30-epoch run 25–35); runs two trainings at a time where it can.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 fs=${FIRSTSPIKE:-.venv/bin/firstspike}
