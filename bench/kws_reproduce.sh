@@ -156,6 +156,16 @@ for seed in 0 1 2; do
 done
 "$py" bench/beta_sweep.py runs/beta-{n0.5,n0.05,0,0.05,0.2,0.5}/test.json runs/beta-n0.2-s0/test.json \
     runs/beta-mean-{0.05,0.2,0.5,1.0}/test.json --plot docs/img/beta-sweep.png
+# target 2 read strictly: every keyword clip against its word's end ("Target 2 read strictly")
+strict() { "$fs" evaluate "runs/$1" --corpus "$corpus" --theta 0.9 --live-tail 0 --out "runs/${1%/*}/strict-test.json" --quiet; }
+for seed in 0 1 2; do
+  for run in rc eos x-rc-e30 x-eos-e30 h256-rc h256-eos; do strict "$run-s$seed/best.pt"; done
+  for run in beta-n0.2 eos15 h256-beta-n0.2 h256-eos15; do strict "$run-s$seed/last.pt"; done
+done
+for pair in "rc eos" "x-rc-e30 x-eos-e30" "beta-n0.2 eos15" "h256-rc h256-eos" "h256-beta-n0.2 h256-eos15"; do
+  read -r rc eos <<< "$pair"
+  "$py" bench/kws_word_end.py --rc runs/"$rc"-s{0,1,2}/strict-test.json --eos runs/"$eos"-s{0,1,2}/strict-test.json
+done
 # two layers of 128 units, and one of 192, seed 0 (the same section); then every size's step cost
 for size in "l2:--layers 2" "h192:--hidden 192"; do
   name=${size%%:*}; read -ra shape <<< "${size#*:}"
