@@ -61,7 +61,7 @@ def summarise(data: FeatureSet, dec: Decisions, labels: list[str], firing: list[
         "keyword_decision_minus_offset_ms": _stats((decision_ms - offset_ms)[kw_clips]),
         "keyword_decided_before_word_end_share": float(np.mean(dec.spiked[kw_clips] & (decision_ms[kw_clips] < offset_ms[kw_clips])))
         if kw_clips.any() else None,
-        # decision times over keyword clips that spiked
+        # decision times over keyword sequences that spiked (single-word clips and streams)
         "decision_ms": _stats(decision_ms[kw_spiked]),
         "decision_minus_onset_ms": _stats((decision_ms - onset_ms)[kw_spiked]),
         "decision_minus_offset_ms": _stats((decision_ms - offset_ms)[kw_spiked]),
