@@ -104,7 +104,9 @@ def test_evaluate_report_and_plot(runs, tiny_train_corpus, tmp_path):
     confusion = report["confusion"]["rows_true_cols_predicted"]
     assert sum(map(sum, confusion)) == report["n"]
     assert [p["theta"] for p in report["theta_sweep"]] == sorted(p["theta"] for p in report["theta_sweep"])
-    assert {"by_engine", "by_voice", "stream", "decision_ms", "decision_minus_onset_ms"} <= set(report)
+    assert {"by_engine", "by_voice", "stream", "decision_ms", "decision_minus_onset_ms",
+            "keyword_decision_minus_offset_ms", "keyword_decided_before_word_end_share"} <= set(report)
+    assert all("keyword_decided_before_word_end_share" in point for point in report["theta_sweep"])
     assert plot.stat().st_size > 1000 and plot.read_bytes()[:4] == b"\x89PNG"
 
 

@@ -26,10 +26,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _headline(name: str, r: dict) -> str:
     dm = r["decision_ms"]["median"]
     kw = r.get("keyword_accuracy")
+    before = r.get("keyword_decided_before_word_end_share")
     return (f"{name} [{r['mode']}] θ={r['theta']:g}: keyword accuracy first spike "
             f"{'-' if kw is None else f'{kw:.3f}'}, all clips first spike {r['accuracy_first_spike']:.3f}, "
             f"at end {r['accuracy_end']:.3f}, spiked {r['spiked_share']:.2f}, "
-            f"median decision {'-' if dm is None else f'{dm:.0f} ms'}")
+            f"median spiked decision {'-' if dm is None else f'{dm:.0f} ms'}, "
+            f"keyword clips decided before the word ended {'-' if before is None else f'{before:.2f}'}")
 
 
 def _live_line(live: dict) -> str:
