@@ -57,6 +57,8 @@ def target_table(rc: list[dict], eos: list[dict]) -> str:
         _row("median decision − word end (ms, spiked)", lambda r: r["decision_minus_offset_ms"]["median"], rc, eos),
         _row("p90 decision − word end (ms, spiked)", lambda r: r["decision_minus_offset_ms"]["p90"], rc, eos),
         _row("spiked decisions before the word ended", lambda r: r["decided_before_word_end_share"], rc, eos),
+        _row("median decision − word end (ms, all keyword clips)", lambda r: r["keyword_decision_minus_offset_ms"]["median"], rc, eos),
+        _row("keyword clips decided before the word ended", lambda r: r["keyword_decided_before_word_end_share"], rc, eos),
         _row("false fires on `_unknown_`", ff("_unknown_"), rc, eos),
         _row("false fires on `_silence_`", ff("_silence_"), rc, eos),
         _row("long streams: keyword accuracy", lambda r: r["stream"]["accuracy"], rc, eos),
