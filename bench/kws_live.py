@@ -11,11 +11,8 @@ two modes at equal false fires, not at equal θ: that is the comparison a deploy
 
 from __future__ import annotations
 
-import argparse
-import json
-from pathlib import Path
-
 import numpy as np
+from rc_eos_table import print_rc_eos_table
 
 
 def _by_theta(report: dict) -> dict[float, dict]:
@@ -26,29 +23,18 @@ def _by_theta(report: dict) -> dict[float, dict]:
             for point in report["live"]["theta_sweep"]}
 
 
-def _cells(reports: list[dict], theta: float) -> str:
-    points = [_by_theta(r)[theta] for r in reports]
+def _cells(points: list[dict]) -> str:
     mean = lambda key: 100 * np.mean([p[key] for p in points])  # noqa: E731
     spread = 100 * np.std([p["right"] for p in points])
     return (f"{mean('right'):.1f} ± {spread:.1f} / {mean('wrong'):.1f} / {mean('no_decision'):.1f} % "
             f"| {mean('false_fire'):.1f} %")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rc", nargs="+", required=True, help="reports of the rc runs")
-    parser.add_argument("--eos", nargs="+", required=True, help="reports of the eos runs")
-    args = parser.parse_args()
-    rc, eos = ([json.loads(Path(p).read_text()) for p in paths] for paths in (args.rc, args.eos))
-    thetas = sorted(set.intersection(*(set(_by_theta(r)) for r in rc + eos)))
-    print(f"{len(rc)} RC and {len(eos)} EOS reports, {rc[0]['live']['n']} keyword clips each followed by "
-          f"{rc[0]['live']['tail_s']:g} s of background")
-    print("| θ | RC: right / wrong / no answer | RC `_unknown_` false fires | EOS: right / wrong / no answer "
-          "| EOS `_unknown_` false fires |")
-    print("|---|---|---|---|---|")
-    for theta in thetas:
-        print(f"| {theta:g} | {_cells(rc, theta)} | {_cells(eos, theta)} |")
+def _intro(rc: list[dict], eos: list[dict]) -> str:
+    live = rc[0]["live"]
+    return f"{len(rc)} RC and {len(eos)} EOS reports, {live['n']} keyword clips each followed by {live['tail_s']:g} s of background"
 
 
 if __name__ == "__main__":
-    main()
+    print_rc_eos_table(__doc__.splitlines()[0], _by_theta, _cells, _intro,
+                       ["right / wrong / no answer", "`_unknown_` false fires"])

@@ -12,11 +12,8 @@ the word ended, and the false fires on `_unknown_` words that the same θ costs.
 
 from __future__ import annotations
 
-import argparse
-import json
-from pathlib import Path
-
 import numpy as np
+from rc_eos_table import print_rc_eos_table
 
 NEEDED = "keyword_decision_minus_offset_ms_median"
 
@@ -28,8 +25,7 @@ def _by_theta(report: dict) -> dict[float, dict]:
     return {point["theta"]: point for point in sweep}
 
 
-def _cells(reports: list[dict], theta: float) -> str:
-    points = [_by_theta(r)[theta] for r in reports]
+def _cells(points: list[dict]) -> str:
     mean = lambda fn: np.mean([fn(p) for p in points])  # noqa: E731
     return (f"{100 * mean(lambda p: p['keyword_accuracy']):.1f} % "
             f"| {mean(lambda p: p[NEEDED]):+.0f} ms "
@@ -37,21 +33,11 @@ def _cells(reports: list[dict], theta: float) -> str:
             f"| {100 * mean(lambda p: p['false_fire_rate']['_unknown_']):.1f} %")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rc", nargs="+", required=True, help="reports of the rc runs")
-    parser.add_argument("--eos", nargs="+", required=True, help="reports of the eos runs")
-    args = parser.parse_args()
-    rc, eos = ([json.loads(Path(p).read_text()) for p in paths] for paths in (args.rc, args.eos))
-    thetas = sorted(set.intersection(*(set(_by_theta(r)) for r in rc + eos)))
-    print(f"{len(rc)} RC and {len(eos)} EOS reports, {rc[0]['keyword_decision_minus_offset_ms']['n']} keyword clips each")
-    print("| θ | RC keyword acc. | RC median decision − word end | RC decided before the word ended "
-          "| RC `_unknown_` false fires | EOS keyword acc. | EOS median decision − word end "
-          "| EOS decided before the word ended | EOS `_unknown_` false fires |")
-    print("|---|---|---|---|---|---|---|---|---|")
-    for theta in thetas:
-        print(f"| {theta:g} | {_cells(rc, theta)} | {_cells(eos, theta)} |")
+def _intro(rc: list[dict], eos: list[dict]) -> str:
+    return f"{len(rc)} RC and {len(eos)} EOS reports, {rc[0]['keyword_decision_minus_offset_ms']['n']} keyword clips each"
 
+
+COLUMNS = ["keyword acc.", "median decision − word end", "decided before the word ended", "`_unknown_` false fires"]
 
 if __name__ == "__main__":
-    main()
+    print_rc_eos_table(__doc__.splitlines()[0], _by_theta, _cells, _intro, COLUMNS)
