@@ -8,7 +8,10 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 fs=${FIRSTSPIKE:-.venv/bin/firstspike}
 py=${PYTHON:-.venv/bin/python}
 corpus=corpora/default
-train() { "$fs" train --corpus "$corpus" --epochs 12 --patience 4 --workers 1 --theta 0.9 --quiet "$@"; }
+# The published runs were trained with `--chunk 8`, the default until 2026-11-29. The chunk changes only
+# float rounding (which rows share a batched product) and speed, but rounding adds up over a run.
+fs_train() { "$fs" train --chunk 8 "$@"; }
+train() { fs_train --corpus "$corpus" --epochs 12 --patience 4 --workers 1 --theta 0.9 --quiet "$@"; }
 
 "$fs" data synth --out "$corpus" --preset default --seed 0
 
@@ -34,14 +37,14 @@ done; done
 # β sweep: rc-s0 fine-tuned for 3 more epochs (the tail of a 15-epoch cosine schedule) with each β
 for beta in 0 0.05 0.2 0.5; do
   cp -r runs/rc-s0 "runs/beta-$beta"
-  "$fs" train --corpus "$corpus" --mode rc --beta "$beta" --seed 0 --epochs 15 --patience 15 --workers 1 \
+  fs_train --corpus "$corpus" --mode rc --beta "$beta" --seed 0 --epochs 15 --patience 15 --workers 1 \
       --theta 0.9 --resume --out "runs/beta-$beta" --quiet
   "$fs" evaluate "runs/beta-$beta/last.pt" --corpus "$corpus" --out "runs/beta-$beta/test.json" --quiet
 done
 # the same with the entropy averaged over the steps up to t* (`--entropy mean`) instead of read at t*
 for beta in 0.05 0.2 0.5 1.0; do
   cp -r runs/rc-s0 "runs/beta-mean-$beta"
-  "$fs" train --corpus "$corpus" --mode rc --beta "$beta" --entropy mean --seed 0 --epochs 15 --patience 15 \
+  fs_train --corpus "$corpus" --mode rc --beta "$beta" --entropy mean --seed 0 --epochs 15 --patience 15 \
       --workers 1 --theta 0.9 --resume --out "runs/beta-mean-$beta" --quiet
   "$fs" evaluate "runs/beta-mean-$beta/last.pt" --corpus "$corpus" --out "runs/beta-mean-$beta/test.json" --quiet
 done
@@ -50,7 +53,7 @@ for seed in 1 2; do
   for run in spike:0.2 mean:0.5 spike:0.5 mean:1.0; do
     entropy=${run%:*}; beta=${run#*:}; out="runs/beta-$entropy-$beta-s$seed"
     cp -r "runs/rc-s$seed" "$out"
-    "$fs" train --corpus "$corpus" --mode rc --beta "$beta" --entropy "$entropy" --seed "$seed" --epochs 15 \
+    fs_train --corpus "$corpus" --mode rc --beta "$beta" --entropy "$entropy" --seed "$seed" --epochs 15 \
         --patience 15 --workers 1 --theta 0.9 --resume --out "$out" --quiet
     "$fs" evaluate "$out/last.pt" --corpus "$corpus" --out "$out/test.json" --quiet
   done
@@ -58,7 +61,7 @@ done
 
 # the previous bundled model (1.0.0/1.1.0): rc-s0 resumed to 30 epochs (a warm restart of the cosine schedule)
 cp -r runs/rc-s0 runs/rc-default
-"$fs" train --corpus "$corpus" --mode rc --beta 0.01 --seed 0 --epochs 30 --patience 30 --workers 1 --theta 0.9 \
+fs_train --corpus "$corpus" --mode rc --beta 0.01 --seed 0 --epochs 30 --patience 30 --workers 1 --theta 0.9 \
     --out runs/rc-default --resume --quiet
 # its default θ, chosen on the validation split; 0.95 was shipped as 1.1.0
 for theta in 0.9 0.95 0.97; do
@@ -69,13 +72,13 @@ done
     --out runs/rc-default/test.json --plot runs/rc-default/rc-vs-eos.png --quiet
 
 # RC against EOS epoch cost from the same weights, side by side
-"$py" -m firstspike.model.mode_benchmark runs/rc-default/best.pt --corpus "$corpus" --repeats 1
+"$py" -m firstspike.model.mode_benchmark runs/rc-default/best.pt --corpus "$corpus" --repeats 1 --chunk 8
 
 # longer training: 30 epochs from scratch, seeds 0-2 (docs/benchmarks.md, "Longer training")
 for seed in 0 1 2; do
   for mode in rc eos; do
     extra=(); [[ $mode == rc ]] && extra=(--beta 0.01)
-    "$fs" train --corpus "$corpus" --epochs 30 --patience 6 --workers 1 --theta 0.9 --quiet --mode "$mode" "${extra[@]}" \
+    fs_train --corpus "$corpus" --epochs 30 --patience 6 --workers 1 --theta 0.9 --quiet --mode "$mode" "${extra[@]}" \
         --seed "$seed" --out "runs/x-$mode-e30-s$seed" &
   done
   wait
@@ -115,7 +118,7 @@ done
 # (docs/benchmarks.md, "Where the held-out accuracy goes, and two attempts to win it back")
 for mode in rc eos; do
   extra=(); [[ $mode == rc ]] && extra=(--beta 0.01)
-  "$fs" train --corpus "$corpus" --mode "$mode" "${extra[@]}" --seed 0 --epochs 12 --patience 4 --workers 1 --quiet \
+  fs_train --corpus "$corpus" --mode "$mode" "${extra[@]}" --seed 0 --epochs 12 --patience 4 --workers 1 --quiet \
       --warp 0.1 --gain-db 6 --eq-db 6 --out "runs/fa-$mode-s0" &
 done
 wait
@@ -125,7 +128,7 @@ wait
 for seed in 0 1 2; do
   for mode in rc eos; do
     extra=(); [[ $mode == rc ]] && extra=(--beta 0.01)
-    "$fs" train --corpus "$corpus" --mode "$mode" "${extra[@]}" --seed "$seed" --epochs 12 --patience 4 --workers 1 \
+    fs_train --corpus "$corpus" --mode "$mode" "${extra[@]}" --seed "$seed" --epochs 12 --patience 4 --workers 1 \
         --quiet --hidden 256 --out "runs/h256-$mode-s$seed" &
   done
   wait
@@ -138,7 +141,7 @@ done
 # seeds 0-2 at 128 and 256 units (docs/benchmarks.md, "Can RC decide earlier than EOS at the same θ")
 finetune() {  # FROM OUT MODE SEED HIDDEN [--beta=B]
   cp -r "runs/$1" "runs/$2"
-  "$fs" train --corpus "$corpus" --mode "$3" --seed "$4" --hidden "$5" "${@:6}" --epochs 15 --patience 15 \
+  fs_train --corpus "$corpus" --mode "$3" --seed "$4" --hidden "$5" "${@:6}" --epochs 15 --patience 15 \
       --workers 1 --theta 0.9 --resume --out "runs/$2" --quiet
   "$fs" evaluate "runs/$2/last.pt" --corpus "$corpus" --out "runs/$2/test.json" --quiet
 }
@@ -171,7 +174,7 @@ for size in "l2:--layers 2" "h192:--hidden 192"; do
   name=${size%%:*}; read -ra shape <<< "${size#*:}"
   for mode in rc eos; do
     extra=(); [[ $mode == rc ]] && extra=(--beta 0.01)
-    "$fs" train --corpus "$corpus" --mode "$mode" "${extra[@]}" --seed 0 --epochs 12 --patience 4 --workers 1 --quiet \
+    fs_train --corpus "$corpus" --mode "$mode" "${extra[@]}" --seed 0 --epochs 12 --patience 4 --workers 1 --quiet \
         "${shape[@]}" --out "runs/$name-$mode-s0" &
   done
   wait

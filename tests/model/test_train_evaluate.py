@@ -143,3 +143,20 @@ def test_evaluate_without_the_live_view_and_a_bad_tail(runs, tiny_train_corpus, 
     assert main(["evaluate", str(runs / "rc" / "best.pt"), "--corpus", str(tiny_train_corpus), "--out", str(out),
                  "--live-tail", "-1"]) == 2
     assert "--live-tail must lie in [0, 60]" in capsys.readouterr().err
+
+
+def test_mode_benchmark_compares_chunks_side_by_side(runs, tiny_train_corpus, capsys):
+    from firstspike.model.mode_benchmark import main as mode_benchmark
+
+    args = [str(runs / "rc" / "best.pt"), "--corpus", str(tiny_train_corpus), "--theta", "0.5"]
+    assert mode_benchmark([*args, "--repeats", "2", "--chunk", "4", "16"]) == 0
+    out = capsys.readouterr().out
+    report = json.loads(out[out.index("{"):])
+    assert set(report["chunks"]) == {"4", "16"} and report["repeats"] == 2
+    assert out.count("chunk   4  rc") == out.count("chunk  16 eos") == 2  # both chunks, both modes, every repeat
+    for summary in report["chunks"].values():
+        assert summary["eos"]["frames_fraction"] >= 1.0  # eos steps every sequence to its end
+        assert summary["rc"]["frames_fraction"] <= summary["eos"]["frames_fraction"]
+    assert mode_benchmark([str(tiny_train_corpus / "manifest.csv"), "--corpus", str(tiny_train_corpus)]) == 2
+    assert "mode_benchmark:" in capsys.readouterr().err
+

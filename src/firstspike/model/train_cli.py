@@ -26,7 +26,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, default=0, help="torch CPU threads per process (0: torch default)")
     parser.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
     parser.add_argument("--max-train-clips", type=int, default=None, help="train on a seeded random subset")
-    parser.add_argument("--chunk", type=int, default=8, help="LSTM steps between compactions of the batch")
+    parser.add_argument("--chunk", type=int, default=16,
+                        help="LSTM steps between compactions of the batch (default: %(default)s)")
     parser.add_argument("--no-specaugment", action="store_true", help="train without time/frequency masks")
     parser.add_argument("--warp", type=float, default=0.0,
                         help="vocal-tract-length warp of the features, α in [1 - W, 1 + W] per sequence and epoch (0: off)")
