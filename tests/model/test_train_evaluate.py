@@ -160,3 +160,24 @@ def test_mode_benchmark_compares_chunks_side_by_side(runs, tiny_train_corpus, ca
     assert mode_benchmark([str(tiny_train_corpus / "manifest.csv"), "--corpus", str(tiny_train_corpus)]) == 2
     assert "mode_benchmark:" in capsys.readouterr().err
 
+
+def test_rc_eos_tables_of_bench_read_evaluate_reports(runs, tiny_train_corpus, tmp_path):
+    """bench/kws_word_end.py and bench/kws_live.py (docs/benchmarks.md) turn reports into one row per θ."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    bench = Path(__file__).resolve().parents[2] / "bench"
+    reports = {}
+    for mode in ("rc", "eos"):
+        reports[mode] = tmp_path / f"{mode}.json"
+        assert main(["evaluate", str(runs / mode / "best.pt"), "--corpus", str(tiny_train_corpus),
+                     "--out", str(reports[mode]), "--live-tail", "0.5", "--quiet"]) == 0
+    thetas = len(json.loads(reports["rc"].read_text())["theta_sweep"])
+    for script, column in (("kws_word_end.py", "RC median decision − word end"), ("kws_live.py", "RC right / wrong")):
+        result = subprocess.run([sys.executable, str(bench / script), "--rc", str(reports["rc"]),
+                                 "--eos", str(reports["eos"])], capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, result.stderr[-2000:]
+        lines = result.stdout.splitlines()
+        assert column in lines[1] and len(lines) == 3 + thetas
+
