@@ -57,7 +57,7 @@ def _setup(seed=0):
     return clf, feats, lengths
 
 
-@pytest.mark.parametrize("chunk", [1, 5, 8])
+@pytest.mark.parametrize("chunk", [1, 5, 8, 16])
 def test_compacting_forward_matches_reference(chunk):
     clf, feats, lengths = _setup()
     with torch.no_grad():
@@ -79,7 +79,7 @@ def test_compacting_forward_matches_reference(chunk):
     assert int((ref_t + 1).sum()) <= res.frames_computed < int(lengths.sum())
 
 
-@pytest.mark.parametrize("chunk", [1, 5, 8])
+@pytest.mark.parametrize("chunk", [1, 5, 8, 16])
 def test_step_averaged_entropy_matches_reference(chunk):
     """`mean_entropy` is the entropy averaged over steps 0..t*, however the chunks fall, with its gradient."""
     clf, feats, lengths = _setup(3)
