@@ -58,7 +58,7 @@ class TrainConfig:
     workers: int = 0
     resume: bool = False
     max_train_clips: int | None = None
-    chunk: int = 16  # LSTM steps per call; 8 made an epoch 30 % (rc) and 11 % (eos) dearer (docs/benchmarks.md)
+    chunk: int = 16  # LSTM steps per call; 8 made epochs 13-30 % (rc) and 9-11 % (eos) dearer (docs/benchmarks.md)
     weight_decay: float = 1e-4
     grad_clip: float = 1.0
     specaugment: bool = True
