@@ -125,3 +125,21 @@ def test_forward_until_spike_rejects_bad_lengths():
     clf, feats, _ = _setup()
     with pytest.raises(ValueError, match="lengths"):
         forward_until_spike(clf, feats, torch.zeros(12, dtype=torch.long), MASK, 0.9)
+
+
+def test_dropout_acts_in_training_only():
+    clf, feats, lengths = _setup(3)
+    clf.eval()
+    plain = forward_until_spike(clf, feats, lengths, MASK, 0.9, chunk=8)
+    dropped = forward_until_spike(clf, feats, lengths, MASK, 0.9, chunk=8, dropout=0.5)
+    torch.testing.assert_close(dropped.logits_at_t, plain.logits_at_t, atol=0, rtol=0)
+    assert torch.equal(dropped.t_star, plain.t_star)
+    clf.train()
+    torch.manual_seed(0)
+    noisy = forward_until_spike(clf, feats, lengths, MASK, math.inf, chunk=8, dropout=0.5)
+    eos = forward_until_spike(clf, feats, lengths, MASK, math.inf, chunk=8)
+    assert not torch.allclose(noisy.logits_at_t, eos.logits_at_t)
+    noisy.logits_at_t.sum().backward()  # the dropped outputs still carry gradients to the LSTM
+    assert clf.lstm.weight_hh_l0.grad is not None
+    with pytest.raises(ValueError, match="dropout"):
+        forward_until_spike(clf, feats, lengths, MASK, 0.9, dropout=1.0)

@@ -118,17 +118,21 @@ class SpikeResult:
 
 def forward_until_spike(classifier: SequenceClassifier, feats: torch.Tensor, lengths: torch.Tensor,
                         firing_mask: torch.Tensor, theta: float, chunk: int = 8,
-                        head: str = "softmax", step_entropy: bool = False) -> SpikeResult:
+                        head: str = "softmax", step_entropy: bool = False, dropout: float = 0.0) -> SpikeResult:
     """Run `classifier` over feats [B, T, F] until each sequence spikes or ends, shrinking the batch.
 
     After every chunk of `chunk` steps, the sequences that have spiked or reached their length leave
     the active set (index_select on h, c and the batch index), so later chunks cost less. With
     `step_entropy`, the output entropy of every step up to t* is summed on the way (`mean_entropy`).
+    `dropout` drops LSTM outputs before the head while the classifier is in training mode (the spike
+    check then sees the same noisy outputs the loss does); it does nothing in eval mode.
     """
     if feats.dim() != 3:
         raise ValueError(f"feats must be [batch, time, features], got shape {tuple(feats.shape)}")
     if chunk < 1:
         raise ValueError("chunk must be at least 1")
+    if not 0.0 <= dropout < 1.0:
+        raise ValueError(f"dropout must lie in [0, 1), got {dropout}")
     batch, steps, _ = feats.shape
     device = feats.device
     lengths = torch.as_tensor(lengths, device=device).long()
@@ -149,6 +153,8 @@ def forward_until_spike(classifier: SequenceClassifier, feats: torch.Tensor, len
         span = min(chunk, int(act_len.max()) - start)
         x = feats[:, start: start + span].index_select(0, active)  # slice first: copy only this chunk
         out, (h, c) = classifier.lstm(x, (h, c))
+        if dropout and classifier.training:
+            out = torch.nn.functional.dropout(out, dropout, training=True)
         logits = classifier.head(out)  # [A, span, K]
         frames += active.numel() * span
 

@@ -61,6 +61,7 @@ class TrainConfig:
     chunk: int = 16  # LSTM steps per call; 8 made epochs 13-30 % (rc) and 9-11 % (eos) dearer (docs/benchmarks.md)
     weight_decay: float = 1e-4
     grad_clip: float = 1.0
+    dropout: float = 0.0  # on the LSTM's outputs before the head, training only
     specaugment: bool = True
     warp: float = 0.0
     gain_db: float = 0.0
@@ -80,6 +81,8 @@ class TrainConfig:
                 raise ValueError(f"{name} must be at least 1")
         if self.lr <= 0 or not math.isfinite(self.beta) or self.patience < 1:
             raise ValueError("need lr > 0, a finite beta and patience >= 1")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must lie in [0, 1), got {self.dropout}")
         if not 0.0 <= self.warp < 0.5 or self.gain_db < 0 or self.eq_db < 0:
             raise ValueError(f"need 0 <= warp < 0.5, gain_db >= 0 and eq_db >= 0, got warp={self.warp}, "
                              f"gain_db={self.gain_db}, eq_db={self.eq_db}")
@@ -155,15 +158,15 @@ class SpikeRunner(nn.Module):
     """Wraps `forward_until_spike` as a module so DistributedDataParallel can hook its forward."""
 
     def __init__(self, classifier: SequenceClassifier, firing_mask: torch.Tensor, theta: float, chunk: int, head: str,
-                 step_entropy: bool = False):
+                 step_entropy: bool = False, dropout: float = 0.0):
         super().__init__()
         self.classifier = classifier
         self.register_buffer("firing_mask", firing_mask, persistent=False)
-        self.theta, self.chunk, self.head, self.step_entropy = theta, chunk, head, step_entropy
+        self.theta, self.chunk, self.head, self.step_entropy, self.dropout = theta, chunk, head, step_entropy, dropout
 
     def forward(self, feats: torch.Tensor, lengths: torch.Tensor):
         res = forward_until_spike(self.classifier, feats, lengths, self.firing_mask, self.theta, self.chunk, self.head,
-                                  step_entropy=self.step_entropy)
+                                  step_entropy=self.step_entropy, dropout=self.dropout)
         return res.logits_at_t, res.t_star, res.spiked, torch.tensor(res.frames_computed), res.mean_entropy
 
 
@@ -246,7 +249,8 @@ def _train(cfg: TrainConfig, d: Dist, device: torch.device) -> dict:
     theta = cfg.theta if cfg.mode == "rc" else math.inf
     beta = cfg.beta if cfg.mode == "rc" else 0.0
     step_entropy = beta != 0 and cfg.entropy == "mean"
-    runner = SpikeRunner(model.classifier, model.firing_mask, theta, cfg.chunk, model_cfg.head, step_entropy).to(device)
+    runner = SpikeRunner(model.classifier, model.firing_mask, theta, cfg.chunk, model_cfg.head, step_entropy,
+                         cfg.dropout).to(device)
     if d.active:
         runner = nn.parallel.DistributedDataParallel(
             runner, device_ids=[device.index] if device.type == "cuda" else None, find_unused_parameters=False,
