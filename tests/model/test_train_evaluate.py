@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-import torch
 
 from firstspike.cli import main
 from firstspike.model.checkpoint import load_checkpoint
@@ -56,23 +55,6 @@ def test_feature_augmentation_trains_and_is_recorded(tiny_train_corpus, tmp_path
     plain = [json.loads(l) for l in (tmp_path / "plain" / "metrics.jsonl").read_text().splitlines()]
     warped = [json.loads(l) for l in (tmp_path / "warped" / "metrics.jsonl").read_text().splitlines()]
     assert plain[0]["train_loss"] != warped[0]["train_loss"]
-
-
-def test_weight_average_is_what_is_saved_and_resumes(tiny_train_corpus, tmp_path, capsys):
-    """`--ema`: checkpoints hold the averaged weights as the model and the raw ones for `--resume`."""
-    common = ["train", "--corpus", str(tiny_train_corpus), "--theta", "0.5", "--ema", "0.9", *SMALL]
-    run = tmp_path / "ema"
-    assert main([*common, "--epochs", "1", "--out", str(run)]) == 0
-    model, ckpt = load_checkpoint(run / "last.pt")
-    raw = ckpt["weight_average"]["raw_weights"]
-    averaged = list(model.classifier.parameters())
-    assert len(raw) == len(averaged) and any(not torch.equal(r, a) for r, a in zip(raw, averaged))
-    assert main([*common, "--epochs", "2", "--resume", "--out", str(run)]) == 0
-    _, resumed = load_checkpoint(run / "last.pt")
-    steps_per_epoch = ckpt["weight_average"]["updates"]
-    assert steps_per_epoch > 0 and resumed["weight_average"]["updates"] == 2 * steps_per_epoch
-    assert main([*common, "--ema", "1", "--out", str(tmp_path / "bad")]) == 2
-    assert "ema must lie in [0, 1)" in capsys.readouterr().err
 
 
 def test_step_averaged_entropy_trains_and_is_recorded(tiny_train_corpus, tmp_path):

@@ -19,7 +19,6 @@ import json
 import math
 import os
 import time
-from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -35,7 +34,6 @@ from firstspike.model.feature_augment import FeatureAugment, spec_augment
 from firstspike.model.features import FeatureSet, default_cache_dir, load_features, normalise
 from firstspike.model.inference import decide, sequence_probabilities
 from firstspike.model.rank_coding import ENTROPY_READINGS, forward_until_spike, rc_loss
-from firstspike.model.weight_average import WeightAverage, load_raw_weights
 
 MODES = ("rc", "eos")
 
@@ -64,7 +62,6 @@ class TrainConfig:
     weight_decay: float = 1e-4
     grad_clip: float = 1.0
     dropout: float = 0.0  # on the LSTM's outputs before the head, training only
-    ema: float = 0.0  # decay of the weight average that is validated and saved (0: off)
     specaugment: bool = True
     warp: float = 0.0
     gain_db: float = 0.0
@@ -86,8 +83,6 @@ class TrainConfig:
             raise ValueError("need lr > 0, a finite beta and patience >= 1")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must lie in [0, 1), got {self.dropout}")
-        if not 0.0 <= self.ema < 1.0:
-            raise ValueError(f"ema must lie in [0, 1) (0: off), got {self.ema}")
         if not 0.0 <= self.warp < 0.5 or self.gain_db < 0 or self.eq_db < 0:
             raise ValueError(f"need 0 <= warp < 0.5, gain_db >= 0 and eq_db >= 0, got warp={self.warp}, "
                              f"gain_db={self.gain_db}, eq_db={self.eq_db}")
@@ -265,15 +260,9 @@ def _train(cfg: TrainConfig, d: Dist, device: torch.device) -> dict:
     steps_per_epoch = math.ceil(per_rank / cfg.batch_size)
     optimizer = torch.optim.AdamW(model.classifier.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(cfg.epochs * steps_per_epoch))
-    start_epoch, best, bad_epochs, average_state = 0, -1.0, 0, None
+    start_epoch, best, bad_epochs = 0, -1.0, 0
     if cfg.resume:
-        start_epoch, best, bad_epochs, average_state = _resume(out / "last.pt", model, optimizer, scheduler, cfg, device)
-    average = WeightAverage(model.classifier, cfg.ema) if cfg.ema else None
-    if average_state is not None:
-        if average is not None:
-            average.restore(average_state)
-        else:
-            load_raw_weights(model.classifier.parameters(), average_state)
+        start_epoch, best, bad_epochs = _resume(out / "last.pt", model, optimizer, scheduler, cfg, device)
     summary_base = {"corpus": corpus.summary(), "task": cfg.task, "mode": cfg.mode,
                     "theta": cfg.theta, "beta": beta, "entropy": cfg.entropy, "train_clips": len(train_set),
                     "val_clips": len(val_set), "world_size": d.world, "seed": cfg.seed}
@@ -312,8 +301,6 @@ def _train(cfg: TrainConfig, d: Dist, device: torch.device) -> dict:
             nn.utils.clip_grad_norm_(model.classifier.parameters(), cfg.grad_clip)
             optimizer.step()
             scheduler.step()
-            if average is not None:
-                average.update()
             n = len(idx)
             totals += [loss.item() * n, n, int(frames), int(lengths.sum()),
                        float(((t_star + 1).float() / lengths.float()).sum()), int(spiked.sum())]
@@ -322,33 +309,30 @@ def _train(cfg: TrainConfig, d: Dist, device: torch.device) -> dict:
         totals = [float(x) for x in _all_sum(totals.tolist(), d)]
         stop = torch.zeros(1)
         if d.main:
-            with average.swapped_in() if average is not None else nullcontext():  # validate and save the average
-                metrics = {"epoch": epoch + 1, "mode": cfg.mode, "train_loss": totals[0] / totals[1],
-                           "train_frames_fraction": totals[2] / totals[3], "train_mean_rel_t": totals[4] / totals[1],
-                           "train_spiked": totals[5] / totals[1], "lr": scheduler.get_last_lr()[0],
-                           **validate(model, val_set, cfg.theta, device, cfg.batch_size),
-                           "epoch_train_s": train_s, "epoch_train_cpu_s": train_cpu_s, "epoch_s": time.perf_counter() - t0}
-                history.append(metrics)
-                with open(out / "metrics.jsonl", "a") as fh:
-                    fh.write(json.dumps(metrics) + "\n")
-                improved = metrics[select_key] > best
-                if improved:
-                    best, bad_epochs = metrics[select_key], 0
-                else:
-                    bad_epochs += 1
-                summary = {**summary_base, "epochs": epoch + 1, "best": {select_key: best}, "metrics": metrics}
-                state = {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "epoch": epoch + 1,
-                         "best_metric": best, "bad_epochs": bad_epochs, "train_config": asdict(cfg)}
-                if average is not None:
-                    state["weight_average"] = average.state()
-                if improved:
-                    save_checkpoint(out / "best.pt", model, cfg.mode, summary, **state)
-                save_checkpoint(out / "last.pt", model, cfg.mode, summary, **state)
-                if show:
-                    tqdm.write(f"epoch {epoch + 1}: loss {metrics['train_loss']:.3f}  frames {metrics['train_frames_fraction']:.2f}  "
-                               f"val first-spike {metrics['val_acc_first_spike']:.3f}  end {metrics['val_acc_end']:.3f}  "
-                               f"t*/T {metrics['val_mean_rel_t']:.2f}  {metrics['epoch_s']:.1f}s")
-                stop[0] = float(bad_epochs >= cfg.patience)
+            metrics = {"epoch": epoch + 1, "mode": cfg.mode, "train_loss": totals[0] / totals[1],
+                       "train_frames_fraction": totals[2] / totals[3], "train_mean_rel_t": totals[4] / totals[1],
+                       "train_spiked": totals[5] / totals[1], "lr": scheduler.get_last_lr()[0],
+                       **validate(model, val_set, cfg.theta, device, cfg.batch_size),
+                       "epoch_train_s": train_s, "epoch_train_cpu_s": train_cpu_s, "epoch_s": time.perf_counter() - t0}
+            history.append(metrics)
+            with open(out / "metrics.jsonl", "a") as fh:
+                fh.write(json.dumps(metrics) + "\n")
+            improved = metrics[select_key] > best
+            if improved:
+                best, bad_epochs = metrics[select_key], 0
+            else:
+                bad_epochs += 1
+            summary = {**summary_base, "epochs": epoch + 1, "best": {select_key: best}, "metrics": metrics}
+            state = {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "epoch": epoch + 1,
+                     "best_metric": best, "bad_epochs": bad_epochs, "train_config": asdict(cfg)}
+            if improved:
+                save_checkpoint(out / "best.pt", model, cfg.mode, summary, **state)
+            save_checkpoint(out / "last.pt", model, cfg.mode, summary, **state)
+            if show:
+                tqdm.write(f"epoch {epoch + 1}: loss {metrics['train_loss']:.3f}  frames {metrics['train_frames_fraction']:.2f}  "
+                           f"val first-spike {metrics['val_acc_first_spike']:.3f}  end {metrics['val_acc_end']:.3f}  "
+                           f"t*/T {metrics['val_mean_rel_t']:.2f}  {metrics['epoch_s']:.1f}s")
+            stop[0] = float(bad_epochs >= cfg.patience)
         if d.active:
             dist.broadcast(stop, src=0)
         if stop.item():
@@ -358,9 +342,7 @@ def _train(cfg: TrainConfig, d: Dist, device: torch.device) -> dict:
     return {"best_metric": best, "select_key": select_key, "epochs_run": epoch + 1 - start_epoch, "history": history}
 
 
-def _resume(path: Path, model: KeywordSpotter, optimizer, scheduler, cfg: TrainConfig,
-            device) -> tuple[int, float, int, dict | None]:
-    """Load last.pt into the run; returns (epoch, best metric, bad epochs, the weight average's state)."""
+def _resume(path: Path, model: KeywordSpotter, optimizer, scheduler, cfg: TrainConfig, device) -> tuple[int, float, int]:
     data = read_checkpoint(path, map_location="cpu")
     if data["mode"] != cfg.mode:
         raise ValueError(f"cannot resume: {path} was trained in mode {data['mode']!r}, not {cfg.mode!r}")
@@ -373,4 +355,4 @@ def _resume(path: Path, model: KeywordSpotter, optimizer, scheduler, cfg: TrainC
     model.to(device)
     optimizer.load_state_dict(data["optimizer"])
     scheduler.load_state_dict(data["scheduler"])
-    return int(data["epoch"]), float(data["best_metric"]), int(data["bad_epochs"]), data.get("weight_average")
+    return int(data["epoch"]), float(data["best_metric"]), int(data["bad_epochs"])

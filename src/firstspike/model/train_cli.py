@@ -30,9 +30,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="LSTM steps between compactions of the batch (default: %(default)s)")
     parser.add_argument("--dropout", type=float, default=0.0,
                         help="dropout on the LSTM's outputs before the head, training only (default: %(default)s)")
-    parser.add_argument("--ema", type=float, default=0.0, metavar="DECAY",
-                        help="validate, save and export an exponential moving average of the weights with this "
-                             "decay per step, e.g. 0.999 (default: 0, off)")
     parser.add_argument("--no-specaugment", action="store_true", help="train without time/frequency masks")
     parser.add_argument("--warp", type=float, default=0.0,
                         help="vocal-tract-length warp of the features, α in [1 - W, 1 + W] per sequence and epoch (0: off)")
@@ -62,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
             batch_size=args.batch_size, lr=args.lr, hidden=args.hidden, layers=args.layers, theta=args.theta,
             beta=args.beta, entropy=args.entropy, seed=args.seed, patience=args.patience, device=args.device,
             workers=args.workers, resume=args.resume, max_train_clips=args.max_train_clips, chunk=args.chunk,
-            dropout=args.dropout, ema=args.ema, specaugment=not args.no_specaugment, warp=args.warp, gain_db=args.gain_db, eq_db=args.eq_db,
+            dropout=args.dropout, specaugment=not args.no_specaugment, warp=args.warp, gain_db=args.gain_db, eq_db=args.eq_db,
             cache_dir=args.cache_dir, progress=not args.quiet,
         )
     except ValueError as err:
