@@ -168,6 +168,15 @@ for seed in 0 1 2; do
     "$fs" evaluate "runs/$run/last.pt" --corpus "$corpus" --theta 0.95 --live-tail 0 --out "runs/$run/test-0.95.json" --quiet
   done
 done
+# seeds 3 and 4 at 128 units, as seeds 0-2 above (docs/benchmarks.md, "Two more seeds at 128 units")
+for seed in 3 4; do
+  train --mode rc --beta 0.01 --seed "$seed" --out "runs/rc-s$seed" &
+  train --mode eos --seed "$seed" --out "runs/eos-s$seed" &
+  wait
+  finetune "rc-s$seed" "beta-n0.2-s$seed" rc "$seed" 128 --beta=-0.2 &
+  finetune "eos-s$seed" "eos15-s$seed" eos "$seed" 128 &
+  wait
+done
 "$py" bench/beta_sweep.py runs/beta-{n0.5,n0.05,0,0.05,0.2,0.5}/test.json runs/beta-n0.2-s0/test.json \
     runs/beta-mean-{0.05,0.2,0.5,1.0}/test.json --plot docs/img/beta-sweep.png
 # 60 epochs on the bundled model's seed (docs/benchmarks.md, "Longer training", after the 30-epoch tables)
@@ -187,6 +196,14 @@ strict() { "$fs" evaluate "runs/$1" --corpus "$corpus" --theta 0.9 --live-tail 0
 for seed in 0 1 2; do
   for run in rc eos x-rc-e30 x-eos-e30 h256-rc h256-eos; do strict "$run-s$seed/best.pt"; done
   for run in beta-n0.2 eos15 h256-beta-n0.2 h256-eos15; do strict "$run-s$seed/last.pt"; done
+done
+for seed in 3 4; do
+  for run in rc eos; do strict "$run-s$seed/best.pt"; done
+  for run in beta-n0.2 eos15; do strict "$run-s$seed/last.pt"; done
+done
+for pair in "rc eos" "beta-n0.2 eos15"; do
+  read -r rc eos <<< "$pair"
+  "$py" bench/kws_seeds.py --rc runs/"$rc"-s{0,1,2,3,4}/strict-test.json --eos runs/"$eos"-s{0,1,2,3,4}/strict-test.json
 done
 for pair in "rc eos" "x-rc-e30 x-eos-e30" "beta-n0.2 eos15" "h256-rc h256-eos" "h256-beta-n0.2 h256-eos15"; do
   read -r rc eos <<< "$pair"
