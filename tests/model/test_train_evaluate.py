@@ -82,6 +82,14 @@ def test_impossible_warp_is_a_clear_error(tiny_train_corpus, tmp_path, capsys):
     assert "0 <= warp < 0.5" in capsys.readouterr().err
 
 
+def test_dropout_trains_is_recorded_and_bounded(tiny_train_corpus, tmp_path, capsys):
+    common = ["train", "--corpus", str(tiny_train_corpus), "--epochs", "1", "--theta", "0.5", *SMALL]
+    assert main([*common, "--dropout", "0.25", "--out", str(tmp_path / "drop")]) == 0
+    assert json.loads((tmp_path / "drop" / "config.json").read_text())["train"]["dropout"] == 0.25
+    assert main([*common, "--dropout", "1", "--out", str(tmp_path / "bad")]) == 2
+    assert "dropout must lie in [0, 1)" in capsys.readouterr().err
+
+
 def test_refuses_to_overwrite_a_run(runs, tiny_train_corpus, capsys):
     assert main(["train", "--corpus", str(tiny_train_corpus), "--out", str(runs / "eos"), *SMALL]) == 2
     assert "already holds a run" in capsys.readouterr().err
