@@ -177,13 +177,15 @@ for seed in 3 4; do
   finetune "eos-s$seed" "eos15-s$seed" eos "$seed" 128 &
   wait
 done
-# and seed 3 at 256 units
-train --mode rc --beta 0.01 --hidden 256 --seed 3 --out runs/h256-rc-s3 &
-train --mode eos --hidden 256 --seed 3 --out runs/h256-eos-s3 &
-wait
-finetune h256-rc-s3 h256-beta-n0.2-s3 rc 3 256 --beta=-0.2 &
-finetune h256-eos-s3 h256-eos15-s3 eos 3 256 &
-wait
+# and at 256 units
+for seed in 3 4; do
+  train --mode rc --beta 0.01 --hidden 256 --seed "$seed" --out "runs/h256-rc-s$seed" &
+  train --mode eos --hidden 256 --seed "$seed" --out "runs/h256-eos-s$seed" &
+  wait
+  finetune "h256-rc-s$seed" "h256-beta-n0.2-s$seed" rc "$seed" 256 --beta=-0.2 &
+  finetune "h256-eos-s$seed" "h256-eos15-s$seed" eos "$seed" 256 &
+  wait
+done
 "$py" bench/beta_sweep.py runs/beta-{n0.5,n0.05,0,0.05,0.2,0.5}/test.json runs/beta-n0.2-s0/test.json \
     runs/beta-mean-{0.05,0.2,0.5,1.0}/test.json --plot docs/img/beta-sweep.png
 # 60 epochs on the bundled model's seed (docs/benchmarks.md, "Longer training", after the 30-epoch tables)
@@ -208,11 +210,14 @@ for seed in 3 4; do
   for run in rc eos; do strict "$run-s$seed/best.pt"; done
   for run in beta-n0.2 eos15; do strict "$run-s$seed/last.pt"; done
 done
-strict h256-rc-s3/best.pt; strict h256-eos-s3/best.pt; strict h256-beta-n0.2-s3/last.pt; strict h256-eos15-s3/last.pt
+for seed in 3 4; do
+  for run in h256-rc h256-eos; do strict "$run-s$seed/best.pt"; done
+  for run in h256-beta-n0.2 h256-eos15; do strict "$run-s$seed/last.pt"; done
+done
 for pair in "rc eos" "beta-n0.2 eos15"; do
   read -r rc eos <<< "$pair"
   "$py" bench/kws_seeds.py --rc runs/"$rc"-s{0,1,2,3,4}/strict-test.json --eos runs/"$eos"-s{0,1,2,3,4}/strict-test.json
-  "$py" bench/kws_seeds.py --rc runs/h256-"$rc"-s{0,1,2,3}/strict-test.json --eos runs/h256-"$eos"-s{0,1,2,3}/strict-test.json
+  "$py" bench/kws_seeds.py --rc runs/h256-"$rc"-s{0,1,2,3,4}/strict-test.json --eos runs/h256-"$eos"-s{0,1,2,3,4}/strict-test.json
 done
 for pair in "rc eos" "x-rc-e30 x-eos-e30" "beta-n0.2 eos15" "h256-rc h256-eos" "h256-beta-n0.2 h256-eos15"; do
   read -r rc eos <<< "$pair"
