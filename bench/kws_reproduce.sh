@@ -186,6 +186,33 @@ for seed in 3 4; do
   finetune "h256-eos-s$seed" "h256-eos15-s$seed" eos "$seed" 256 &
   wait
 done
+# RC fine-tuned from each seed's EOS weights (`--init`, 3 epochs at 3e-4, the 16-frame default chunk),
+# against EOS given the same 3 epochs the same way (docs/benchmarks.md, "Rank coding an EOS-trained model")
+from_eos() {  # OUT MODE SEED [--beta=B]
+  "$fs" train --corpus "$corpus" --init "runs/eos-s$3/best.pt" --mode "$2" --seed "$3" "${@:4}" --epochs 3 \
+      --lr 3e-4 --patience 3 --workers 1 --theta 0.9 --quiet --out "runs/$1"
+  "$fs" evaluate "runs/$1/best.pt" --corpus "$corpus" --theta 0.9 --live-tail 0 --out "runs/$1/test-0.9.json" --quiet
+}
+for seed in 0 1 2 3 4; do
+  from_eos "fe-rcn0.2-s$seed" rc "$seed" --beta=-0.2 &
+  from_eos "fe-eos-s$seed" eos "$seed" &
+  wait
+  from_eos "fe-rcn0.1-s$seed" rc "$seed" --beta=-0.1 &
+  from_eos "fe-rc0-s$seed" rc "$seed" --beta=0 &
+  wait
+done
+from_eos fe-rc0.01-s0 rc 0 --beta=0.01
+# and from the 30-epoch EOS runs (the bundled model's comparison), evaluated on test and validation at θ = 0.97
+for seed in 0 1 2; do
+  "$fs" train --corpus "$corpus" --init "runs/x-eos-e30-s$seed/best.pt" --mode rc --seed "$seed" --epochs 3 --lr 3e-4 \
+      --patience 3 --workers 1 --theta 0.9 --quiet --out "runs/fe-rc-e30-s$seed"
+  for split in test val; do
+    "$fs" evaluate "runs/fe-rc-e30-s$seed/best.pt" --corpus "$corpus" --split "$split" --theta 0.97 --live-tail 0 \
+        --out "runs/fe-rc-e30-s$seed/$split-0.97.json" --quiet
+  done
+done
+"$py" bench/kws_seeds.py --rc runs/fe-rcn0.2-s{0,1,2,3,4}/test-0.9.json --eos runs/fe-eos-s{0,1,2,3,4}/test-0.9.json \
+    --metrics runs/fe-{rcn0.2,eos}-s{0,1,2,3,4}/metrics.jsonl
 "$py" bench/beta_sweep.py runs/beta-{n0.5,n0.05,0,0.05,0.2,0.5}/test.json runs/beta-n0.2-s0/test.json \
     runs/beta-mean-{0.05,0.2,0.5,1.0}/test.json --plot docs/img/beta-sweep.png
 # 60 epochs on the bundled model's seed (docs/benchmarks.md, "Longer training", after the 30-epoch tables)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 
 from firstspike.cli import main
 from firstspike.model.checkpoint import load_checkpoint
@@ -43,6 +44,27 @@ def test_resume_continues(runs, tiny_train_corpus):
                  "--resume", *SMALL]) == 0
     epochs = [json.loads(l)["epoch"] for l in (run / "metrics.jsonl").read_text().splitlines()]
     assert epochs == [1, 2, 3]
+
+
+def test_init_fine_tunes_another_runs_weights_in_either_mode(runs, tiny_train_corpus, tmp_path, capsys):
+    """`--init` starts from a checkpoint (here EOS weights, trained on in RC mode), shape and normalisation included."""
+    init = runs / "eos" / "best.pt"
+    common = ["train", "--corpus", str(tiny_train_corpus), "--epochs", "1", "--theta", "0.5", "--batch-size", "16",
+              "--quiet", "--workers", "1", "--init", str(init)]
+    # A learning rate of almost nothing leaves the weights where --init put them: proof that they were loaded.
+    assert main([*common, "--mode", "rc", "--lr", "1e-12", "--out", str(tmp_path / "ft")]) == 0
+    start, _ = load_checkpoint(init)
+    tuned, ckpt = load_checkpoint(tmp_path / "ft" / "last.pt")
+    assert tuned.config.hidden == 16  # taken from the checkpoint, not the default 128
+    assert ckpt["mode"] == "rc" and ckpt["train_summary"]["init"] == str(init)
+    for name, value in start.state_dict().items():
+        assert torch.allclose(tuned.state_dict()[name], value, atol=1e-6), name
+    # A shape that differs from the checkpoint's, or a checkpoint that is not there, is a clear error.
+    assert main([*common, "--hidden", "32", "--out", str(tmp_path / "wide")]) == 2
+    assert "differs from this run in hidden (16 there, 32 here)" in capsys.readouterr().err
+    assert main([*common[:-1], str(tmp_path / "missing.pt"), "--out", str(tmp_path / "none")]) == 2
+    err = capsys.readouterr().err
+    assert "--init:" in err and "does not exist" in err
 
 
 def test_feature_augmentation_trains_and_is_recorded(tiny_train_corpus, tmp_path):

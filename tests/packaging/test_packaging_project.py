@@ -117,6 +117,7 @@ def test_readme_links_point_at_existing_files():
 def _readme_commands() -> list[list[str]]:
     readme = (REPO / "README.md").read_text()
     blocks = re.findall(r"```bash\n(.*?)```", readme, flags=re.S)
+    blocks = [block.replace("\\\n", " ") for block in blocks]  # join continued lines
     lines = [line.split("#")[0].strip() for block in blocks for line in block.splitlines()]
     return [line.split()[1:] for line in lines if line.startswith("firstspike ")]
 

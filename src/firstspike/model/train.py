@@ -28,7 +28,7 @@ import torch.distributed as dist
 from torch import nn
 from tqdm import tqdm
 
-from firstspike.model.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
+from firstspike.model.checkpoint import CheckpointError, load_checkpoint, read_checkpoint, save_checkpoint
 from firstspike.model.classifier import KeywordSpotter, ModelConfig, SequenceClassifier
 from firstspike.model.feature_augment import FeatureAugment, spec_augment
 from firstspike.model.features import FeatureSet, default_cache_dir, load_features, normalise
@@ -57,6 +57,7 @@ class TrainConfig:
     device: str = "auto"
     workers: int = 0
     resume: bool = False
+    init: str | None = None  # start from this checkpoint's weights and normalisation: a fine-tune
     max_train_clips: int | None = None
     chunk: int = 16  # LSTM steps per call; 8 made epochs 13-30 % (rc) and 9-11 % (eos) dearer (docs/benchmarks.md)
     weight_decay: float = 1e-4
@@ -263,7 +264,11 @@ def _train(cfg: TrainConfig, d: Dist, device: torch.device) -> dict:
     start_epoch, best, bad_epochs = 0, -1.0, 0
     if cfg.resume:
         start_epoch, best, bad_epochs = _resume(out / "last.pt", model, optimizer, scheduler, cfg, device)
-    summary_base = {"corpus": corpus.summary(), "task": cfg.task, "mode": cfg.mode,
+    elif cfg.init:
+        # A fine-tune: another run's weights (either mode) with a fresh optimiser and schedule. Its feature
+        # normalisation comes along, because its weights were learned against it.
+        _load_weights(Path(cfg.init), model, device, "start from")
+    summary_base = {"corpus": corpus.summary(), "task": cfg.task, "mode": cfg.mode, "init": cfg.init,
                     "theta": cfg.theta, "beta": beta, "entropy": cfg.entropy, "train_clips": len(train_set),
                     "val_clips": len(val_set), "world_size": d.world, "seed": cfg.seed}
     if d.main:
@@ -342,17 +347,23 @@ def _train(cfg: TrainConfig, d: Dist, device: torch.device) -> dict:
     return {"best_metric": best, "select_key": select_key, "epochs_run": epoch + 1 - start_epoch, "history": history}
 
 
-def _resume(path: Path, model: KeywordSpotter, optimizer, scheduler, cfg: TrainConfig, device) -> tuple[int, float, int]:
-    data = read_checkpoint(path, map_location="cpu")
-    if data["mode"] != cfg.mode:
-        raise ValueError(f"cannot resume: {path} was trained in mode {data['mode']!r}, not {cfg.mode!r}")
+def _load_weights(path: Path, model: KeywordSpotter, device, action: str) -> None:
+    """Copy a checkpoint's weights and feature normalisation into `model`, which must have its shape."""
     loaded, _ = load_checkpoint(path)
     mine, theirs = model.config.to_dict(), loaded.config.to_dict()
     differ = [k for k in ("labels", "hidden", "layers", "n_mels", "hop_ms", "window_ms") if mine[k] != theirs[k]]
     if differ:
-        raise ValueError(f"cannot resume: {path} differs from this run in {differ}")
+        raise CheckpointError(f"cannot {action}: {path} differs from this run in "
+                              + ", ".join(f"{k} ({theirs[k]} there, {mine[k]} here)" for k in differ))
     model.load_state_dict(loaded.state_dict())
     model.to(device)
+
+
+def _resume(path: Path, model: KeywordSpotter, optimizer, scheduler, cfg: TrainConfig, device) -> tuple[int, float, int]:
+    data = read_checkpoint(path, map_location="cpu")
+    if data["mode"] != cfg.mode:
+        raise CheckpointError(f"cannot resume: {path} was trained in mode {data['mode']!r}, not {cfg.mode!r}")
+    _load_weights(path, model, device, "resume")
     optimizer.load_state_dict(data["optimizer"])
     scheduler.load_state_dict(data["scheduler"])
     return int(data["epoch"]), float(data["best_metric"]), int(data["bad_epochs"])

@@ -13,8 +13,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--lr", type=float, default=3e-3, help="peak learning rate (linear warm-up, then cosine decay)")
-    parser.add_argument("--hidden", type=int, default=128)
-    parser.add_argument("--layers", type=int, default=1)
+    parser.add_argument("--hidden", type=int, default=None, help="LSTM units per layer (default: 128, or --init's)")
+    parser.add_argument("--layers", type=int, default=None, help="LSTM layers (default: 1, or --init's)")
     parser.add_argument("--theta", type=float, default=0.9, help="spike threshold θ (rc training and read-out)")
     parser.add_argument("--beta", type=float, default=0.01,
                         help="entropy reward β (rc only): higher decides later, negative earlier with more false fires")
@@ -25,6 +25,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N")
     parser.add_argument("--workers", type=int, default=0, help="torch CPU threads per process (0: torch default)")
     parser.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    parser.add_argument("--init", metavar="CHECKPOINT", default=None,
+                        help="fine-tune: start from this checkpoint's weights (either mode) with a fresh optimiser and "
+                             "schedule; a smaller --lr and a few --epochs suit it")
     parser.add_argument("--max-train-clips", type=int, default=None, help="train on a seeded random subset")
     parser.add_argument("--chunk", type=int, default=16,
                         help="LSTM steps between compactions of the batch (default: %(default)s)")
@@ -53,19 +56,31 @@ def run(args: argparse.Namespace) -> int:
     if not args.resume and (Path(args.out) / "metrics.jsonl").exists():
         print(f"firstspike train: {args.out} already holds a run; pick a new --out or pass --resume", file=sys.stderr)
         return 2
+    from firstspike.model.checkpoint import CheckpointError, read_checkpoint
+
+    hidden, layers = args.hidden, args.layers
+    if args.init and (hidden is None or layers is None):
+        try:
+            shape = read_checkpoint(args.init, map_location="cpu")["config"]
+        except CheckpointError as err:
+            print(f"firstspike train: --init: {err}", file=sys.stderr)
+            return 2
+        hidden = shape["hidden"] if hidden is None else hidden
+        layers = shape["layers"] if layers is None else layers
+    hidden, layers = 128 if hidden is None else hidden, 1 if layers is None else layers
     try:
         cfg = TrainConfig(
             corpus=args.corpus, out=args.out, task=args.task, mode=args.mode, epochs=args.epochs,
-            batch_size=args.batch_size, lr=args.lr, hidden=args.hidden, layers=args.layers, theta=args.theta,
+            batch_size=args.batch_size, lr=args.lr, hidden=hidden, layers=layers, theta=args.theta,
             beta=args.beta, entropy=args.entropy, seed=args.seed, patience=args.patience, device=args.device,
-            workers=args.workers, resume=args.resume, max_train_clips=args.max_train_clips, chunk=args.chunk,
+            workers=args.workers, resume=args.resume, init=args.init, max_train_clips=args.max_train_clips,
+            chunk=args.chunk,
             dropout=args.dropout, specaugment=not args.no_specaugment, warp=args.warp, gain_db=args.gain_db, eq_db=args.eq_db,
             cache_dir=args.cache_dir, progress=not args.quiet,
         )
     except ValueError as err:
         print(f"firstspike train: {err}", file=sys.stderr)
         return 2
-    from firstspike.model.checkpoint import CheckpointError
     from firstspike.model.data.audio import AudioError
     from firstspike.model.data.corpus import CorpusError
 

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from firstspike.cli import main
+from firstspike.model.checkpoint import load_checkpoint
 from firstspike.model.data.audio import write_wav
 from firstspike.model.data.corpus import CorpusError, open_corpus
 
@@ -87,3 +90,18 @@ def test_info_on_speech_commands(speech_commands_dir, capsys, monkeypatch, tmp_p
     assert main(["data", "info", str(speech_commands_dir)]) == 0
     out = capsys.readouterr().out
     assert "Speech Commands" in out and "human" in out and "_silence_" in out
+
+
+def test_fine_tune_the_bundled_model_on_speech_commands(speech_commands_dir, tmp_path):
+    """The user story of `--init`: go on from the bundled synthetic-speech model on real recordings."""
+    bundled = Path(__file__).resolve().parents[3] / "models" / "default" / "checkpoint.pt"
+    out = tmp_path / "sc-ft"
+    assert main(["train", "--corpus", str(speech_commands_dir), "--task", "sc12", "--init", str(bundled),
+                 "--lr", "3e-4", "--epochs", "1", "--quiet", "--workers", "1", "--out", str(out)]) == 0
+    start, _ = load_checkpoint(bundled)
+    tuned, ckpt = load_checkpoint(out / "last.pt")
+    assert tuned.config.hidden == start.config.hidden and tuned.config.labels == start.config.labels
+    assert ckpt["train_summary"]["init"] == str(bundled)
+    assert torch.equal(tuned.feat_mean, start.feat_mean)  # the normalisation its weights were learned with
+    moved = tuned.state_dict()["classifier.head.weight"] - start.state_dict()["classifier.head.weight"]
+    assert 0 < moved.abs().max() < 0.1  # trained a little, from where the bundled model was
