@@ -36,8 +36,13 @@ def test_clear_errors(tmp_path):
         load_checkpoint(tmp_path / "nope.pt")
     junk = tmp_path / "junk.pt"
     junk.write_bytes(b"this is not a checkpoint")
-    with pytest.raises(CheckpointError, match="is not a firstspike checkpoint"):
+    with pytest.raises(CheckpointError, match="is not a firstspike checkpoint") as caught:
         load_checkpoint(junk)
+    assert "weights_only" not in str(caught.value)  # torch's advice to its own users is left out
+    exported = tmp_path / "model.onnx"
+    exported.write_bytes(b"\x08\x08\x12\x07pytorch")  # how every ONNX file starts: field 1, ir_version
+    with pytest.raises(CheckpointError, match="is an ONNX model, not a firstspike checkpoint: this needs the .pt"):
+        load_checkpoint(exported)
     other = tmp_path / "other.pt"
     torch.save({"weights": torch.zeros(3)}, other)
     with pytest.raises(CheckpointError, match="is not a firstspike checkpoint"):

@@ -67,6 +67,12 @@ def save_checkpoint(path: str | os.PathLike, model: KeywordSpotter, mode: str, t
     return path
 
 
+def _is_onnx(path: Path) -> bool:
+    """An ONNX file (a protobuf whose first field is ir_version) handed where a checkpoint belongs."""
+    with open(path, "rb") as fh:
+        return path.suffix == ".onnx" or fh.read(1) == b"\x08"
+
+
 def read_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
     """Load and validate the raw checkpoint dict (no model built)."""
     path = Path(path)
@@ -75,7 +81,13 @@ def read_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
     try:
         data = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:  # torch.load raises many types (pickle, zip, index, EOF) for junk files
-        raise CheckpointError(f"{path} is not a firstspike checkpoint (cannot be read: {err})") from None
+        if _is_onnx(path):
+            raise CheckpointError(f"{path} is an ONNX model, not a firstspike checkpoint: this needs the .pt "
+                                  "checkpoint it was exported from") from None
+        # torch's first sentence says what failed; the rest is advice for torch users, not ours.
+        reason = (str(err).strip().splitlines() or [""])[0].split(". ")[0]
+        reason = reason if len(reason) > 20 else f"{type(err).__name__} {reason}".strip()
+        raise CheckpointError(f"{path} is not a firstspike checkpoint (cannot be read: {reason})") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a firstspike checkpoint (no '{FORMAT}' marker)")
     if data.get("format_version") != FORMAT_VERSION:

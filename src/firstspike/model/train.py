@@ -353,8 +353,9 @@ def _load_weights(path: Path, model: KeywordSpotter, device, action: str) -> Non
     mine, theirs = model.config.to_dict(), loaded.config.to_dict()
     differ = [k for k in ("labels", "hidden", "layers", "n_mels", "hop_ms", "window_ms") if mine[k] != theirs[k]]
     if differ:
-        raise CheckpointError(f"cannot {action}: {path} differs from this run in "
-                              + ", ".join(f"{k} ({theirs[k]} there, {mine[k]} here)" for k in differ))
+        said = [f"labels ({len(theirs['labels'])} there, {len(mine['labels'])} here: pick the --task it was trained for)"
+                if k == "labels" else f"{k} ({theirs[k]} there, {mine[k]} here)" for k in differ]
+        raise CheckpointError(f"cannot {action}: {path} differs from this run in {', '.join(said)}")
     model.load_state_dict(loaded.state_dict())
     model.to(device)
 
