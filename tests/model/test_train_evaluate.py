@@ -39,11 +39,13 @@ def test_train_writes_run_folder(runs):
 
 
 def test_resume_continues(runs, tiny_train_corpus):
+    """`--resume` goes on where the run stopped, at the run's own size without restating `--hidden`."""
     run = runs / "rc"
     assert main(["train", "--corpus", str(tiny_train_corpus), "--out", str(run), "--epochs", "3", "--theta", "0.5",
-                 "--resume", *SMALL]) == 0
+                 "--resume", "--batch-size", "16", "--quiet", "--workers", "1"]) == 0
     epochs = [json.loads(l)["epoch"] for l in (run / "metrics.jsonl").read_text().splitlines()]
     assert epochs == [1, 2, 3]
+    assert load_checkpoint(run / "last.pt")[0].config.hidden == 16
 
 
 def test_init_fine_tunes_another_runs_weights_in_either_mode(runs, tiny_train_corpus, tmp_path, capsys):

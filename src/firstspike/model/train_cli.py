@@ -58,12 +58,14 @@ def run(args: argparse.Namespace) -> int:
         return 2
     from firstspike.model.checkpoint import CheckpointError, read_checkpoint
 
+    # The LSTM's size, unless given, is the one of the run being resumed or of the checkpoint fine-tuned.
     hidden, layers = args.hidden, args.layers
-    if args.init and (hidden is None or layers is None):
+    shaped_by = Path(args.out) / "last.pt" if args.resume else args.init
+    if shaped_by and (hidden is None or layers is None):
         try:
-            shape = read_checkpoint(args.init, map_location="cpu")["config"]
+            shape = read_checkpoint(shaped_by, map_location="cpu")["config"]
         except CheckpointError as err:
-            print(f"firstspike train: --init: {err}", file=sys.stderr)
+            print(f"firstspike train: {'--resume' if args.resume else '--init'}: {err}", file=sys.stderr)
             return 2
         hidden = shape["hidden"] if hidden is None else hidden
         layers = shape["layers"] if layers is None else layers
