@@ -202,6 +202,16 @@ for seed in 0 1 2 3 4; do
   wait
 done
 from_eos fe-rc0.01-s0 rc 0 --beta=0.01
+for seed in 0 1 2 3 4; do  # at 256 units, from the h256 EOS runs
+  "$fs" train --corpus "$corpus" --init "runs/h256-eos-s$seed/best.pt" --mode rc --beta=-0.2 --seed "$seed" --epochs 3 \
+      --lr 3e-4 --patience 3 --workers 1 --theta 0.9 --quiet --out "runs/fe-h256-rcn0.2-s$seed" &
+  "$fs" train --corpus "$corpus" --init "runs/h256-eos-s$seed/best.pt" --mode eos --seed "$seed" --epochs 3 \
+      --lr 3e-4 --patience 3 --workers 1 --theta 0.9 --quiet --out "runs/fe-h256-eos-s$seed" &
+  wait
+  for run in "fe-h256-rcn0.2-s$seed" "fe-h256-eos-s$seed"; do
+    "$fs" evaluate "runs/$run/best.pt" --corpus "$corpus" --theta 0.9 --live-tail 0 --out "runs/$run/test-0.9.json" --quiet
+  done
+done
 # and from the 30-epoch EOS runs (the bundled model's comparison), evaluated on test and validation at θ = 0.97
 for seed in 0 1 2; do
   "$fs" train --corpus "$corpus" --init "runs/x-eos-e30-s$seed/best.pt" --mode rc --seed "$seed" --epochs 3 --lr 3e-4 \
