@@ -188,34 +188,26 @@ for seed in 3 4; do
 done
 # RC fine-tuned from each seed's EOS weights (`--init`, 3 epochs at 3e-4, the 16-frame default chunk),
 # against EOS given the same 3 epochs the same way (docs/benchmarks.md, "Rank coding an EOS-trained model")
-from_eos() {  # OUT MODE SEED [--beta=B]
-  "$fs" train --corpus "$corpus" --init "runs/eos-s$3/best.pt" --mode "$2" --seed "$3" "${@:4}" --epochs 3 \
-      --lr 3e-4 --patience 3 --workers 1 --theta 0.9 --quiet --out "runs/$1"
-  "$fs" evaluate "runs/$1/best.pt" --corpus "$corpus" --theta 0.9 --live-tail 0 --out "runs/$1/test-0.9.json" --quiet
+from_eos() {  # FROM OUT MODE SEED [flags that override these]: fine-tune runs/FROM into runs/OUT, evaluate at θ = 0.9
+  "$fs" train --corpus "$corpus" --init "runs/$1/best.pt" --mode "$3" --seed "$4" --epochs 3 --lr 3e-4 --patience 3 \
+      --workers 1 --theta 0.9 --quiet "${@:5}" --out "runs/$2"
+  "$fs" evaluate "runs/$2/best.pt" --corpus "$corpus" --theta 0.9 --live-tail 0 --out "runs/$2/test-0.9.json" --quiet
 }
 for seed in 0 1 2 3 4; do
-  from_eos "fe-rcn0.2-s$seed" rc "$seed" --beta=-0.2 &
-  from_eos "fe-eos-s$seed" eos "$seed" &
+  from_eos "eos-s$seed" "fe-rcn0.2-s$seed" rc "$seed" --beta=-0.2 &
+  from_eos "eos-s$seed" "fe-eos-s$seed" eos "$seed" &
   wait
-  from_eos "fe-rcn0.1-s$seed" rc "$seed" --beta=-0.1 &
-  from_eos "fe-rc0-s$seed" rc "$seed" --beta=0 &
+  from_eos "eos-s$seed" "fe-rcn0.1-s$seed" rc "$seed" --beta=-0.1 &
+  from_eos "eos-s$seed" "fe-rc0-s$seed" rc "$seed" --beta=0 &
+  wait
+  from_eos "h256-eos-s$seed" "fe-h256-rcn0.2-s$seed" rc "$seed" --beta=-0.2 &   # at 256 units
+  from_eos "h256-eos-s$seed" "fe-h256-eos-s$seed" eos "$seed" &
   wait
 done
-from_eos fe-rc0.01-s0 rc 0 --beta=0.01
-for seed in 0 1 2 3 4; do  # at 256 units, from the h256 EOS runs
-  "$fs" train --corpus "$corpus" --init "runs/h256-eos-s$seed/best.pt" --mode rc --beta=-0.2 --seed "$seed" --epochs 3 \
-      --lr 3e-4 --patience 3 --workers 1 --theta 0.9 --quiet --out "runs/fe-h256-rcn0.2-s$seed" &
-  "$fs" train --corpus "$corpus" --init "runs/h256-eos-s$seed/best.pt" --mode eos --seed "$seed" --epochs 3 \
-      --lr 3e-4 --patience 3 --workers 1 --theta 0.9 --quiet --out "runs/fe-h256-eos-s$seed" &
-  wait
-  for run in "fe-h256-rcn0.2-s$seed" "fe-h256-eos-s$seed"; do
-    "$fs" evaluate "runs/$run/best.pt" --corpus "$corpus" --theta 0.9 --live-tail 0 --out "runs/$run/test-0.9.json" --quiet
-  done
-done
-# and from the 30-epoch EOS runs (the bundled model's comparison), evaluated on test and validation at θ = 0.97
+from_eos eos-s0 fe-rc0.01-s0 rc 0 --beta=0.01
+# and from the 30-epoch EOS runs (the bundled model's comparison), also on test and validation at θ = 0.97
 for seed in 0 1 2; do
-  "$fs" train --corpus "$corpus" --init "runs/x-eos-e30-s$seed/best.pt" --mode rc --seed "$seed" --epochs 3 --lr 3e-4 \
-      --patience 3 --workers 1 --theta 0.9 --quiet --out "runs/fe-rc-e30-s$seed"
+  from_eos "x-eos-e30-s$seed" "fe-rc-e30-s$seed" rc "$seed"
   for split in test val; do
     "$fs" evaluate "runs/fe-rc-e30-s$seed/best.pt" --corpus "$corpus" --split "$split" --theta 0.97 --live-tail 0 \
         --out "runs/fe-rc-e30-s$seed/$split-0.97.json" --quiet
