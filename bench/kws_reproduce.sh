@@ -205,6 +205,11 @@ for seed in 0 1 2 3 4; do
   wait
 done
 from_eos eos-s0 fe-rc0.01-s0 rc 0 --beta=0.01
+for seed in 0 1 2 3 4; do  # six fine-tuning epochs instead of three
+  from_eos "eos-s$seed" "fe6-rcn0.2-s$seed" rc "$seed" --beta=-0.2 --epochs 6 --patience 6 &
+  from_eos "eos-s$seed" "fe6-eos-s$seed" eos "$seed" --epochs 6 --patience 6 &
+  wait
+done
 # and from the 30-epoch EOS runs (the bundled model's comparison), also on test and validation at θ = 0.97
 for seed in 0 1 2; do
   from_eos "x-eos-e30-s$seed" "fe-rc-e30-s$seed" rc "$seed"
