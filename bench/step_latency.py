@@ -50,11 +50,15 @@ def interleaved_medians(calls: dict[str, callable], steps: int, warmup: int, blo
     return {name: statistics.median(taken) / 1000.0 for name, taken in samples.items()}
 
 
-def onnx_call(session: ort.InferenceSession, batch: int, public_run: bool = False):
+def onnx_call(session: ort.InferenceSession, batch: int, public_run: bool = False, calls_per_call: int = 1):
     """One step per call through `firstspike.runtime.bind_step` (what the server calls), or through
-    the public `InferenceSession.run` wrapper with `public_run`."""
+    the public `InferenceSession.run` wrapper with `public_run`. A `variable_hops` graph can be fed
+    `calls_per_call` calls' worth of audio at once."""
     info = read_model_info(session)
-    audio = (0.1 * np.random.default_rng(0).standard_normal((batch, info.samples_per_call))).astype(np.float32)
+    if calls_per_call > 1 and not info.variable_hops:
+        raise ValueError("only a variable_hops graph takes several calls' worth of audio")
+    samples = info.samples_per_call * calls_per_call
+    audio = (0.1 * np.random.default_rng(0).standard_normal((batch, samples))).astype(np.float32)
     state = [np.zeros((batch, info.state_size), np.float32)]
     step = bind_step(session)
 
@@ -62,12 +66,10 @@ def onnx_call(session: ort.InferenceSession, batch: int, public_run: bool = Fals
         _, state[0] = step(audio, state[0])
 
     def call_public():
-        _, state[0] = session.run(None, {"audio": audio, "state": state[0]})
+        _, state[0] = session.run(["probs", "state_out"], {"audio": audio, "state": state[0]})
 
-    if public_run:
-        return call_public, info.hops_per_call
-
-    return call, info.hops_per_call
+    hops = info.hops_per_call * calls_per_call
+    return (call_public if public_run else call), hops
 
 
 SWEEP = {  # alternatives to firstspike.runtime.make_session_options(), one change each
@@ -116,7 +118,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--checkpoint", type=Path, default=Path("models/default/checkpoint.pt"))
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 64])
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
-    parser.add_argument("--hops-per-call", type=int, nargs="+", default=[1], help="also try N hops per call")
+    parser.add_argument("--hops-per-call", type=int, nargs="+", default=[1],
+                        help="also try N hops per call (fused: exported with --hops-per-call N; multi-hop: the one "
+                             "graph fed N hops at a time)")
     parser.add_argument("--quantize", action="store_true",
                         help="also time the fused graph as `firstspike export --quantize frontend|lstm|all` writes it")
     parser.add_argument("--steps", type=int, default=2000, help="timed calls per configuration")
@@ -141,27 +145,34 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         graphs = []
         for variant in args.variants:
+            if variant == "multi-hop":  # one file, fed each number of hops in turn
+                path = Path(tmp) / "multi-hop.onnx"
+                export_model(model, {"threshold": cfg.threshold}, path, model_name="bench", model_version="0",
+                             variant=variant)
+                graphs += [(f"onnxruntime multi-hop, {hops} hop(s) per call", path, hops) for hops in args.hops_per_call]
+                continue
             for hops in args.hops_per_call:
                 if hops != 1 and variant != "fused":
                     continue
                 path = Path(tmp) / f"{variant}-{hops}.onnx"
                 export_model(model, {"threshold": cfg.threshold}, path, model_name="bench", model_version="0",
                              variant=variant, hops_per_call=hops)
-                graphs.append((f"onnxruntime {variant}" + (f" x{hops} hops/call" if hops > 1 else ""), path))
+                graphs.append((f"onnxruntime {variant}" + (f" x{hops} hops/call" if hops > 1 else ""), path, 1))
                 if args.quantize and variant == "fused" and hops == 1:
-                    graphs += quantized_graphs(model, path, Path(tmp))
-        graphs += [(f"onnxruntime {path.parent.name}/{path.name} (file)", path) for path in args.onnx]
+                    graphs += [(name, file, 1) for name, file in quantized_graphs(model, path, Path(tmp))]
+        graphs += [(f"onnxruntime {path.parent.name}/{path.name} (file)", path, 1) for path in args.onnx]
         for batch in args.batches:
             calls, hops = {"eager PyTorch step": torch_call(model, batch)}, {"eager PyTorch step": 1}
-            for name, path in graphs:
-                calls[name], hops[name] = onnx_call(open_step_session(path, intra_op_threads=args.threads)[0], batch)
+            for name, path, fed in graphs:
+                calls[name], hops[name] = onnx_call(open_step_session(path, intra_op_threads=args.threads)[0], batch,
+                                                    calls_per_call=fed)
             if args.session_sweep:
-                fused = next(path for name, path in graphs if name == "onnxruntime fused")
+                fused = next(path for name, path, _ in graphs if name == "onnxruntime fused")
                 for label, changes in SWEEP.items():
                     name = f"onnxruntime fused, {label}"
                     calls[name], hops[name] = onnx_call(swept_session(fused, changes), batch)
             if args.public_run:
-                fused = next(path for name, path in graphs if name == "onnxruntime fused")
+                fused = next(path for name, path, _ in graphs if name == "onnxruntime fused")
                 name = "onnxruntime fused, public InferenceSession.run"
                 calls[name], hops[name] = onnx_call(open_step_session(fused, intra_op_threads=args.threads)[0], batch,
                                                     public_run=True)

@@ -7,6 +7,11 @@ One call of the graph advances every stream of a batch by `hops_per_call` hops o
     probs     float32 [B, K]                             class probabilities after the last hop
     state_out float32 [B, state_size]                    pass to the next call
 
+A graph with `variable_hops` (`firstspike export --graph multi-hop`; its hops_per_call is 1) also
+takes audio of any whole number n of hops, [B, n * hop_samples], and has a third output:
+
+    frame_probs float32 [B, n, K]                        the probabilities after each of the n hops
+
 Everything a runtime needs is in the file's `metadata_props` (strings; lists are JSON). This module
 needs only the standard library, so the server can use it without torch or onnx.
 """
@@ -19,6 +24,7 @@ from dataclasses import asdict, dataclass, field
 CONTRACT_VERSION = "1"
 INPUT_AUDIO, INPUT_STATE = "audio", "state"
 OUTPUT_PROBS, OUTPUT_STATE = "probs", "state_out"
+OUTPUT_FRAME_PROBS = "frame_probs"  # only in graphs with variable_hops
 FILLER_LABELS = ("_silence_", "_unknown_")
 
 
@@ -50,6 +56,7 @@ class ModelInfo:
     exporter_version: str = ""
     hops_per_call: int = 1
     opset: int = 0
+    variable_hops: bool = False  # audio may hold any whole number of hops; `frame_probs` gives each hop
     extra: dict[str, str] = field(default_factory=dict)
 
     # -- derived ---------------------------------------------------------------------------
@@ -92,6 +99,8 @@ class ModelInfo:
             "exporter_version": self.exporter_version,
             "opset": str(self.opset),
         }
+        if self.variable_hops:  # written only when set, so other graphs' metadata stays as it was
+            meta["variable_hops"] = "true"
         meta.update(self.extra)
         self.validate()
         return meta
@@ -108,7 +117,11 @@ class ModelInfo:
                 "firstspike.contract", "labels", "firing_labels", "threshold", "sample_rate",
                 "hop_samples", "window_samples", "hops_per_call", "state_size", "state_layout",
                 "model_name", "model_version", "training_data", "exporter_version", "opset",
+                "variable_hops",
             }
+            variable_hops = meta.get("variable_hops", "false")
+            if variable_hops not in ("true", "false"):
+                raise ValueError(f"variable_hops must be 'true' or 'false', got {variable_hops!r}")
             info = cls(
                 labels=tuple(json.loads(meta["labels"])),
                 firing_labels=tuple(json.loads(meta["firing_labels"])),
@@ -123,6 +136,7 @@ class ModelInfo:
                 training_data=meta.get("training_data", ""),
                 exporter_version=meta.get("exporter_version", ""),
                 opset=int(meta.get("opset", "0")),
+                variable_hops=variable_hops == "true",
                 extra={k: v for k, v in meta.items() if k not in known},
             )
         except KeyError as err:
@@ -146,6 +160,8 @@ class ModelInfo:
             raise ContractError(f"threshold must lie in (0, 1], got {self.threshold}")
         if self.sample_rate <= 0 or self.hop_samples <= 0 or self.hops_per_call <= 0:
             raise ContractError("sample_rate, hop_samples and hops_per_call must be positive")
+        if self.variable_hops and self.hops_per_call != 1:
+            raise ContractError(f"a variable_hops graph has hops_per_call 1, not {self.hops_per_call}")
         if self.window_samples < self.hop_samples:
             raise ContractError("window_samples must be at least hop_samples")
         offset = 0

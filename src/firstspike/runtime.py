@@ -27,13 +27,14 @@ import onnxruntime as ort
 from firstspike.contract import (
     INPUT_AUDIO,
     INPUT_STATE,
+    OUTPUT_FRAME_PROBS,
     OUTPUT_PROBS,
     OUTPUT_STATE,
     ContractError,
     ModelInfo,
 )
 
-__all__ = ["ContractError", "StepFunction", "bind_step", "make_session_options", "open_step_session", "read_model_info"]
+__all__ = ["ContractError", "StepFunction", "bind_frames", "bind_step", "make_session_options", "open_step_session", "read_model_info"]
 
 StepFunction = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
 
@@ -105,6 +106,19 @@ def bind_step(session: ort.InferenceSession) -> StepFunction:
     return native_step
 
 
+def bind_frames(session: ort.InferenceSession) -> StepFunction:
+    """`frames(audio [B, n · samples_per_call], state) -> (frame_probs [B, n, K], state_out)` for a
+    graph with `variable_hops`: n calls' worth of audio in one call, every hop's probabilities back."""
+    outputs = [OUTPUT_FRAME_PROBS, OUTPUT_STATE]
+    run = getattr(getattr(session, "_sess", None), "run", None)
+
+    def frames(audio: np.ndarray, state: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        feeds = {INPUT_AUDIO: audio, INPUT_STATE: state}
+        frame_probs, state_out = session.run(outputs, feeds) if run is None else run(outputs, feeds, None)
+        return frame_probs, state_out
+    return frames
+
+
 def read_model_info(session: ort.InferenceSession) -> ModelInfo:
     """The ModelInfo of an open session, validated against the graph's tensor names, types and shapes."""
     meta = dict(session.get_modelmeta().custom_metadata_map)
@@ -119,12 +133,31 @@ def read_model_info(session: ort.InferenceSession) -> ModelInfo:
         if len(arg.shape) != 2:
             raise ContractError(f"graph tensor '{arg.name}' has shape {arg.shape}, the contract wants [B, n]")
     info.check_graph(inputs[INPUT_AUDIO].shape, inputs[INPUT_STATE].shape, outputs[OUTPUT_PROBS].shape)
+    if info.variable_hops:
+        _check_frame_probs(inputs[INPUT_AUDIO], outputs, info)
     state_out = outputs[OUTPUT_STATE].shape[-1]
     if isinstance(state_out, int) and state_out != info.state_size:
         raise ContractError(
             f"graph output '{OUTPUT_STATE}' has last dimension {state_out}, metadata says {info.state_size}"
         )
     return info
+
+
+def _check_frame_probs(audio, outputs: dict, info: ModelInfo) -> None:
+    """A graph whose metadata says `variable_hops` must take audio of any length and give every hop."""
+    if isinstance(audio.shape[-1], int):
+        raise ContractError(f"metadata says variable_hops, but graph input '{INPUT_AUDIO}' has a fixed "
+                            f"length of {audio.shape[-1]} samples")
+    frame_probs = outputs.get(OUTPUT_FRAME_PROBS)
+    if frame_probs is None:
+        raise ContractError(f"metadata says variable_hops, but the graph has no '{OUTPUT_FRAME_PROBS}' output")
+    if frame_probs.type != _FLOAT or len(frame_probs.shape) != 3:
+        raise ContractError(f"graph output '{OUTPUT_FRAME_PROBS}' is {frame_probs.type} {frame_probs.shape}, "
+                            "the contract wants float32 [B, hops, K]")
+    labels = frame_probs.shape[-1]
+    if isinstance(labels, int) and labels != len(info.labels):
+        raise ContractError(f"graph output '{OUTPUT_FRAME_PROBS}' has last dimension {labels}, "
+                            f"metadata has {len(info.labels)} labels")
 
 
 def _require(found: dict, names: tuple[str, ...], kind: str) -> None:

@@ -18,6 +18,9 @@ REPO = Path(__file__).resolve().parents[2]
     ("endpointer_cost.py", ["--messages", "20", "--repeats", "2"], "end-of-speech detector:"),
     ("step_latency.py", ["--steps", "50", "--warmup", "5", "--batches", "2", "--variants", "fused", "--quantize"],
      "onnxruntime fused, int8 all"),
+    ("step_latency.py", ["--steps", "50", "--warmup", "5", "--batches", "2", "--variants", "multi-hop",
+                         "--hops-per-call", "1", "3"], "onnxruntime multi-hop, 3 hop(s) per call"),
+    ("classify_latency.py", ["src/firstspike/server/models/default.onnx", "--repeats", "1"], "yes @ frame 43"),
 ])
 def test_bench_script_runs(script, args, expect):
     result = subprocess.run([sys.executable, str(REPO / "bench" / script), *args],

@@ -44,6 +44,19 @@ def int8_frontend_server(tmp_path_factory) -> Iterator[RunningServer]:
 
 
 @pytest.fixture(scope="session")
+def multi_hop_server(tmp_path_factory) -> Iterator[RunningServer]:
+    """A server on the bundled checkpoint exported as `--graph multi-hop` (any number of hops per call)."""
+    path = tmp_path_factory.mktemp("multi-hop") / "multi-hop.onnx"
+    subprocess.run([str(Path(sys.executable).with_name("firstspike")), "export", str(BUNDLED_CHECKPOINT),
+                    "-o", str(path), "--model-name", "firstspike-sc12", "--graph", "multi-hop"],
+                   check=True, capture_output=True)
+    with running_server(models=[str(path)], max_sessions=400, idle_timeout_s=3.0, start_timeout_s=2.0) as running:
+        described = json.loads(running.get("/v1/models")[1])["models"][0]
+        assert described["graph"] == "multi-hop" and described["variable_hops"] is True
+        yield running
+
+
+@pytest.fixture(scope="session")
 def speech(tmp_path_factory) -> dict[str, tuple[np.ndarray, int]]:
     """word → (float32 mono samples, rate) as espeak-ng speaks it (22050 Hz)."""
     if shutil.which("espeak-ng") is None:

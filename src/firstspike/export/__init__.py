@@ -3,4 +3,4 @@
 Kept import-free so `firstspike export --help` does not load torch.
 """
 
-GRAPH_VARIANTS = ("fused", "lstm-op")
+GRAPH_VARIANTS = ("fused", "lstm-op", "multi-hop")

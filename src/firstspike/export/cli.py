@@ -22,8 +22,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model-version", default="1", help="model version in the metadata (default: 1)")
     parser.add_argument("--threshold", type=float, help="default θ written into the model (default: the checkpoint's)")
     parser.add_argument("--graph", choices=VARIANTS, default="fused",
-                        help="fused: hand-unrolled gates, normalisation folded in (default, faster); "
-                             "lstm-op: the ONNX LSTM operator")
+                        help="fused: hand-unrolled gates, normalisation folded in (default, fastest one hop at a "
+                             "time); lstm-op: the ONNX LSTM operator; multi-hop: audio of any whole number of hops "
+                             "per call, with every hop's probabilities (cheapest per hop when a call carries "
+                             "several, e.g. 100 ms of microphone audio)")
     parser.add_argument("--hops-per-call", type=int, default=1,
                         help="hops of audio per graph call (default 1 = 10 ms; >1 lowers per-hop cost but "
                              "the graph reports probabilities only after the last hop of each call)")
@@ -35,18 +37,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "when PARTS is left out). See docs/benchmarks.md, export section")
 
 
+def hops_text(info) -> str:
+    return "any number of hops" if info.variable_hops else f"{info.hops_per_call} hop(s)"
+
+
 def run(args: argparse.Namespace) -> int:
     import sys
 
     import numpy as np
 
     from firstspike.export.onnx_export import export_model
-    from firstspike.export.parity import PROB_TOLERANCE, stream_onnx, torch_probs
+    from firstspike.export.parity import PROB_TOLERANCE, parity_on
     from firstspike.model.checkpoint import CheckpointError, load_checkpoint
     from firstspike.runtime import open_step_session
 
     if args.hops_per_call < 1:
         print("firstspike export: --hops-per-call must be at least 1", file=sys.stderr)
+        return 2
+    if args.quantize and args.graph == "multi-hop":
+        print("firstspike export: --quantize needs --graph fused (the multi-hop graph is float32 only)", file=sys.stderr)
         return 2
     integer_frontend = args.quantize in ("frontend", "all")
     try:
@@ -69,11 +78,11 @@ def run(args: argparse.Namespace) -> int:
 
     session, info = open_step_session(args.output)
     noise = (0.1 * np.random.default_rng(0).standard_normal((1, int(SELF_CHECK_SECONDS * info.sample_rate)))).astype(np.float32)
-    diff = float(np.abs(stream_onnx(session, info, noise) - torch_probs(model, noise, info.hops_per_call)).max())
+    diff = parity_on(session, info, model, noise)
     size_kib = args.output.stat().st_size / 1024
     print(f"wrote {args.output} ({size_kib:.0f} KiB): {info.full_name}, graph {info.extra.get('firstspike.graph', args.graph)}"
           f", opset {info.opset}, {len(info.labels)} labels, "
-          f"state {info.state_size} floats, {info.hops_per_call} hop(s) of {info.hop_samples} samples per call, θ={info.threshold:g}")
+          f"state {info.state_size} floats, {hops_text(info)} of {info.hop_samples} samples per call, θ={info.threshold:g}")
     print(f"self-check on {SELF_CHECK_SECONDS:g} s of noise: max |p_onnx - p_torch| = {diff:.2g}")
     if diff > PROB_TOLERANCE and args.quantize:
         print(f"note: int8 output is outside the {PROB_TOLERANCE:g} parity tolerance (expected; see the export "

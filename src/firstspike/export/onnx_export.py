@@ -21,6 +21,7 @@ DEFAULT_OPSET = 17
 DEFAULT_VARIANT = "fused"  # measured faster than the ONNX LSTM op, see docs/benchmarks.md (export)
 INTEGER_FRONTEND_TAG = "+int8-frontend"  # appended to `firstspike.graph`
 BATCH = "batch"
+MULTI_HOP = "multi-hop"  # written node by node (`export.multi_hop_graph`), not traced
 
 
 def model_info(model: KeywordSpotter, checkpoint: dict, *, model_name: str, model_version: str,
@@ -44,6 +45,7 @@ def model_info(model: KeywordSpotter, checkpoint: dict, *, model_name: str, mode
         exporter_version=f"firstspike {__version__} (torch {torch.__version__.split('+')[0]}, graph {graph})",
         hops_per_call=hops_per_call,
         opset=opset,
+        variable_hops=variant == MULTI_HOP,
         extra={
             "firstspike.graph": graph,
             "firstspike.head": config.head,
@@ -58,9 +60,19 @@ def model_info(model: KeywordSpotter, checkpoint: dict, *, model_name: str, mode
 def trace_to_onnx(model: KeywordSpotter, *, variant: str, hops_per_call: int, opset: int,
                   integer_frontend: bool = False) -> onnx.ModelProto:
     """Trace the step module with the TorchScript exporter (dynamo=False: it maps nn.LSTM to LSTM), and
-    with `integer_frontend`, rewrite its DFT into integer arithmetic (`export.integer_frontend`)."""
+    with `integer_frontend`, rewrite its DFT into integer arithmetic (`export.integer_frontend`).
+    The multi-hop graph is built directly instead (`export.multi_hop_graph`)."""
     if integer_frontend and variant != "fused":
         raise ValueError(f"the integer frontend needs --graph fused, not {variant}")
+    if variant == MULTI_HOP:
+        if hops_per_call != 1:
+            raise ValueError("--graph multi-hop takes any number of hops per call already; leave --hops-per-call at 1")
+        from firstspike.export.multi_hop_graph import build_multi_hop_graph
+
+        proto = build_multi_hop_graph(model)
+        if opset != 17:
+            proto = onnx.version_converter.convert_version(proto, opset)
+        return proto
     step = build_step_module(model, variant, hops_per_call)
     audio = torch.zeros(2, model.frontend.hop * hops_per_call)
     state = torch.zeros(2, sum(slot.size for slot in state_layout(model)))
@@ -87,10 +99,10 @@ def attach_metadata(proto: onnx.ModelProto, info: ModelInfo) -> onnx.ModelProto:
         proto.metadata_props.add(key=key, value=value)
     proto.producer_name = "firstspike"
     proto.producer_version = __version__
+    hops = "any whole number of hops" if info.variable_hops else f"{info.hops_per_call} hop(s)"
     proto.doc_string = (
         f"firstspike stepwise keyword spotter {info.full_name}: one call advances every stream by "
-        f"{info.hops_per_call} hop(s) of {info.hop_samples} samples at {info.sample_rate} Hz. "
-        "See docs/onnx-contract.md."
+        f"{hops} of {info.hop_samples} samples at {info.sample_rate} Hz. See docs/onnx-contract.md."
     )
     return proto
 

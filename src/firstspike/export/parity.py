@@ -4,7 +4,8 @@ Both sides see the same audio: PyTorch runs `KeywordSpotter.forward` once over t
 runs the step graph call after call from an all-zero state. Compared per clip: the largest absolute
 difference of any class probability at any frame, and the first-spike decision (frame and label)
 under the model's θ. With `hops_per_call = N` the graph only reports every N-th frame, so those are
-the frames compared and the decision is taken on them on both sides.
+the frames compared and the decision is taken on them on both sides. A graph with `variable_hops`
+is also run once over each whole clip, and its `frame_probs` must say the same as the hop-by-hop run.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import numpy as np
 import onnxruntime as ort
 import torch
 
-from firstspike.contract import INPUT_AUDIO, INPUT_STATE, ModelInfo
+from firstspike.contract import INPUT_AUDIO, INPUT_STATE, OUTPUT_FRAME_PROBS, OUTPUT_PROBS, OUTPUT_STATE, ModelInfo
 from firstspike.model.classifier import KeywordSpotter
 from firstspike.model.inference import decide as decide_all
 
@@ -47,8 +48,26 @@ def stream_onnx(session: ort.InferenceSession, info: ModelInfo, audio: np.ndarra
     out = np.empty((batch, calls, len(info.labels)), np.float32)
     for t in range(calls):
         chunk = np.ascontiguousarray(audio[:, t * info.samples_per_call: (t + 1) * info.samples_per_call])
-        out[:, t], state = session.run(None, {INPUT_AUDIO: chunk, INPUT_STATE: state})
+        out[:, t], state = session.run([OUTPUT_PROBS, OUTPUT_STATE], {INPUT_AUDIO: chunk, INPUT_STATE: state})
     return out
+
+
+def onnx_in_one_call(session: ort.InferenceSession, info: ModelInfo, audio: np.ndarray) -> np.ndarray:
+    """A `variable_hops` graph called once over the whole of audio [B, N]: its frame_probs [B, calls, K]."""
+    calls = audio.shape[1] // info.samples_per_call
+    feeds = {INPUT_AUDIO: np.ascontiguousarray(audio[:, : calls * info.samples_per_call]),
+             INPUT_STATE: np.zeros((audio.shape[0], info.state_size), np.float32)}
+    return session.run([OUTPUT_FRAME_PROBS], feeds)[0]
+
+
+def parity_on(session: ort.InferenceSession, info: ModelInfo, model: KeywordSpotter, audio: np.ndarray) -> float:
+    """The largest |p_onnx - p_torch| over audio [B, N], streamed call by call (and, for a
+    `variable_hops` graph, in one call as well)."""
+    reference = torch_probs(model, audio, info.hops_per_call)
+    diff = float(np.abs(stream_onnx(session, info, audio) - reference).max())
+    if info.variable_hops:
+        diff = max(diff, float(np.abs(onnx_in_one_call(session, info, audio) - reference).max()))
+    return diff
 
 
 def torch_probs(model: KeywordSpotter, audio: np.ndarray, hops_per_call: int = 1) -> np.ndarray:
@@ -98,6 +117,7 @@ class ParityReport:
     spikes_onnx: int = 0
     threshold: float = 0.0
     hops_per_call: int = 1
+    whole_clip_calls: bool = False  # a variable_hops graph: also compared over whole clips in one call
     tolerance: float = PROB_TOLERANCE
     required_agreement: float = DECISION_AGREEMENT
     # int8 graphs (`export --quantize`) cannot match float32 to 1e-4; they are judged by accuracy instead
@@ -152,7 +172,8 @@ class ParityReport:
                   "below float32; the parity lines are for information)") if self.int8 else ""
         required = "" if self.int8 else f" (required {100 * self.required_agreement:.1f}%)"
         lines = [
-            f"{verdict}: {self.clips} clips, {self.frames} compared frames (hops_per_call={self.hops_per_call}){judged}",
+            f"{verdict}: {self.clips} clips, {self.frames} compared frames (hops_per_call={self.hops_per_call}"
+            f"{', and each clip in one call' if self.whole_clip_calls else ''}){judged}",
             f"  max |p_onnx - p_torch| = {self.max_abs_diff:.3g} (tolerance {self.tolerance:g}); "
             f"frames over tolerance: {self.frames_over_tolerance} in {self.clips_over_tolerance} clips",
             f"  first-spike frame and label identical: {self.decisions_agree}/{self.clips} = "
@@ -176,6 +197,7 @@ def compare_batch(session: ort.InferenceSession, info: ModelInfo, model: Keyword
     for row, clip in enumerate(clips):
         audio[row, : len(clip)] = clip
     onnx_p = stream_onnx(session, info, audio)
+    one_call = onnx_in_one_call(session, info, audio) if info.variable_hops else None
     torch_p = torch_probs(model, audio, info.hops_per_call)
     for row, (name, label, clip) in enumerate(zip(names, labels, clips)):
         frames = len(clip) // info.samples_per_call
@@ -183,5 +205,11 @@ def compare_batch(session: ort.InferenceSession, info: ModelInfo, model: Keyword
             raise ValueError(f"clip {name} is shorter than one call ({info.samples_per_call} samples)")
         a, b = onnx_p[row, :frames], torch_p[row, :frames]
         frame_diffs = np.abs(a - b).max(axis=1)
-        result = ClipResult(name, label, frames, float(frame_diffs.max()), decide(b, info, threshold), decide(a, info, threshold))
+        onnx_decision = decide(a, info, threshold)
+        if one_call is not None:
+            whole = one_call[row, :frames]
+            frame_diffs = np.maximum(frame_diffs, np.abs(whole - b).max(axis=1))
+            if decide(whole, info, threshold) != onnx_decision:  # the two ways of calling it must agree too
+                onnx_decision = Decision(-1, "(one call and hop by hop differ)", False)
+        result = ClipResult(name, label, frames, float(frame_diffs.max()), decide(b, info, threshold), onnx_decision)
         report.add(result, frame_diffs)

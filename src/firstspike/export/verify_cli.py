@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
         return fail(str(err))
 
     threshold = info.threshold if args.threshold is None else args.threshold
-    report = ParityReport(threshold=threshold, hops_per_call=info.hops_per_call,
+    report = ParityReport(threshold=threshold, hops_per_call=info.hops_per_call, whole_clip_calls=info.variable_hops,
                           int8="int8" in info.extra.get("firstspike.graph", ""))
     clips.sort(key=lambda clip: len(clip[2]))
     to_model_label = label_mapper(info.labels)

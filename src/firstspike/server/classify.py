@@ -1,7 +1,9 @@
 """Classify one whole clip (an uploaded WAV/FLAC) with the same threshold rule as a live stream.
 
 A clip needs no batching across clients: it runs call after call at batch 1 in a worker thread and
-stops at the first crossing, exactly like a stream that sent all its audio at once.
+stops at the first crossing, exactly like a stream that sent all its audio at once. A model whose
+graph takes any number of hops per call (`variable_hops`) gets the clip a second at a time, one
+graph call per second instead of a hundred, with the same per-hop probabilities.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from firstspike.server.audio_input import AudioError, Resampler
 from firstspike.server.models import LoadedModel
 from firstspike.server.session import audio_ms, firing_crossing, score_value
 
+CLIP_BLOCK_CALLS = 100  # calls' worth of audio per graph call for a variable_hops model (1 s of 10 ms hops)
 TRACE_TOP = 3  # labels per traced frame; each frame also carries the best firing score (what θ is tested on)
 
 
@@ -40,6 +43,22 @@ def to_model_rate(samples: np.ndarray, rate: int, model_rate: int) -> np.ndarray
     return Resampler(rate, model_rate).push(mono, last=True)
 
 
+def _probs_of_each_call(model: LoadedModel, steps: np.ndarray):
+    """(call index, probs [1, K]) for each row of steps [calls, samples_per_call], in order, from a zero state.
+
+    Lazily: the caller stops at the first crossing, and so does the model (to within one block)."""
+    state = np.zeros((1, model.info.state_size), np.float32)
+    if model.info.variable_hops:
+        for start in range(0, len(steps), CLIP_BLOCK_CALLS):
+            frame_probs, state = model.run_frames(steps[start: start + CLIP_BLOCK_CALLS].reshape(1, -1), state)
+            for k in range(frame_probs.shape[1]):
+                yield start + k, frame_probs[:, k]
+    else:
+        for call in range(len(steps)):
+            probs, state = model.run(steps[call: call + 1], state)
+            yield call, probs
+
+
 def classify_samples(model: LoadedModel, audio: np.ndarray, threshold: float, trace: bool) -> dict:
     """Step the model over model-rate audio until a firing class crosses θ or the audio ends."""
     started = time.perf_counter()
@@ -50,15 +69,12 @@ def classify_samples(model: LoadedModel, audio: np.ndarray, threshold: float, tr
         raise AudioError(protocol.ERR_NO_AUDIO, "the clip holds no audio")
     padded = np.zeros(calls * spc, np.float32)
     padded[: len(audio)] = audio
-    steps = padded.reshape(calls, 1, spc)
-    state = np.zeros((1, info.state_size), np.float32)
     firing = np.asarray(info.firing_indices, dtype=np.intp)
     theta = np.array([threshold], np.float32)
     frames_trace: list[dict] = []
     decision = None
     probs = None
-    for call in range(calls):
-        probs, state = model.run(steps[call], state)
+    for call, probs in _probs_of_each_call(model, padded.reshape(calls, spc)):
         frames = (call + 1) * info.hops_per_call
         if trace:
             row = probs[0]

@@ -10,6 +10,10 @@ gathers or scatters) and tests θ with one vectorised max. onnxruntime
 releases the GIL, so the event loop keeps reading sockets meanwhile, and whatever arrives joins the
 next tick. Each stream's state row goes in and comes back untouched by its neighbours, so batching
 cannot change a stream's results.
+
+A model whose graph takes any number of hops per call (`variable_hops`) runs a tick as segments
+instead of rounds: one call over every hop that all of the live rows have, so 100 ms chunks cost one
+call a tick instead of ten. Its per-hop probabilities find each row's first crossing at the exact hop.
 """
 
 from __future__ import annotations
@@ -275,6 +279,8 @@ class BatchEngine:
 
         A row leaves the tick as soon as it crosses θ, so no stream is stepped past its decision.
         """
+        if self.model.info.variable_hops:
+            return self._compute_segments(tick)
         work = _Work(tick, len(self.model.info.labels))
         want_partials = bool((tick.partial_every > 0).any())
         for r in range(int(tick.calls[0])):
@@ -292,6 +298,39 @@ class BatchEngine:
                 work.collect_partials(live, probs, crossed)
             if crossed is not None:
                 work.retire(crossed, probs, self._firing)
+        return work.outcome()
+
+    def _compute_segments(self, tick: "_Tick") -> "_Outcome":
+        """`_compute` for a variable_hops model: each call covers every hop the live rows all have.
+
+        Rows are sorted by their number of calls, most first, so the live prefix's last row has the
+        fewest left: that many hops go into one call. A row that crosses θ inside the segment decides
+        at that hop; the hops after it in the same call are computed but never used.
+        """
+        work = _Work(tick, len(self.model.info.labels))
+        want_partials = bool((tick.partial_every > 0).any())
+        done = 0
+        while True:
+            live = work.live_in_round(done)
+            if live == 0:
+                break
+            span = int(work.calls[live - 1]) - done
+            audio = work.audio[done: done + span, :live].transpose(1, 0, 2).reshape(live, -1)  # [live, span · spc]
+            began = time.perf_counter()
+            frame_probs, state_out = self.model.run_frames(audio, work.state_prefix(live))
+            self._m_step.observe(time.perf_counter() - began)
+            self._m_batch.observe(live)
+            best = frame_probs[:, :, self._firing_columns].max(axis=2)  # [live, span]
+            hit = best >= work.threshold[:live, None]
+            fired = hit.any(axis=1)
+            stop = np.where(fired, hit.argmax(axis=1), span - 1)  # each row's last hop that counts
+            at_stop = frame_probs[np.arange(live), stop]
+            if want_partials:
+                work.collect_segment_partials(live, frame_probs, np.where(fired, stop, span))
+            work.store(live, at_stop, state_out, stop + 1, computed=live * span)
+            if fired.any():
+                work.retire(np.flatnonzero(fired), at_stop, self._firing)
+            done += span
         return work.outcome()
 
     def _crossed(self, probs: np.ndarray, threshold: np.ndarray) -> np.ndarray | None:
@@ -391,15 +430,19 @@ class _Work:
     def state_prefix(self, live: int) -> np.ndarray:
         return self.state if live == len(self.state) else self.state[:live]
 
-    def store(self, live: int, probs: np.ndarray, state_out: np.ndarray, hops: int) -> None:
-        """Keep one round's results; with every row live the model's output array simply becomes the state."""
+    def store(self, live: int, probs: np.ndarray, state_out: np.ndarray, hops: int | np.ndarray,
+              computed: int | None = None) -> None:
+        """Keep one call's results; with every row live the model's output array simply becomes the state.
+
+        `hops` is how far each row's frame count moves (one number, or one per row for a segment in
+        which some rows decided early); `computed`, the hops the model stepped (default: one call a row)."""
         if live == len(self.state):
             self.state = state_out
         else:
             self.state[:live] = state_out
         self.probs[:live] = probs
         self.frames[:live] += hops
-        self.calls_done += live
+        self.calls_done += live if computed is None else computed
 
     def collect_partials(self, live: int, probs: np.ndarray, crossed: np.ndarray | None) -> None:
         """Rows whose partial-scores interval has come round (a row that decides gets its decision instead)."""
@@ -410,6 +453,17 @@ class _Work:
         for j in np.flatnonzero(due).tolist():
             self.next_partial[j] = frames[j] + every[j]
             self.partials.append((int(self.rows[j]), int(self.generations[j]), int(frames[j]), probs[j].copy()))
+
+    def collect_segment_partials(self, live: int, frame_probs: np.ndarray, usable: np.ndarray) -> None:
+        """`collect_partials` over a segment's hops: row j's first `usable[j]` hops (a deciding hop gets
+        the decision instead), before `store` moves the frame counts on."""
+        for j in np.flatnonzero(self.partial_every[:live] > 0).tolist():
+            every, before = int(self.partial_every[j]), int(self.frames[j])
+            for k in range(int(usable[j])):
+                frame = before + k + 1
+                if frame >= self.next_partial[j]:
+                    self.next_partial[j] = frame + every
+                    self.partials.append((int(self.rows[j]), int(self.generations[j]), frame, frame_probs[j, k].copy()))
 
     def retire(self, crossed: np.ndarray, probs: np.ndarray, firing: np.ndarray) -> None:
         """Record the decisions of the rows that crossed θ and move them out of the live prefix."""

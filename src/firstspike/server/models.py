@@ -14,7 +14,7 @@ import numpy as np
 import onnxruntime as ort
 
 from firstspike.contract import ModelInfo
-from firstspike.runtime import StepFunction, bind_step, open_step_session
+from firstspike.runtime import StepFunction, bind_frames, bind_step, open_step_session
 
 BUNDLED_MODEL = "models/default.onnx"
 
@@ -31,9 +31,11 @@ class LoadedModel:
     info: ModelInfo
     threshold: float  # the server's default θ for this model (model metadata or --threshold)
     _step: StepFunction = field(init=False, repr=False)
+    _frames: StepFunction | None = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._step = bind_step(self.session)
+        self._frames = bind_frames(self.session) if self.info.variable_hops else None
 
     @property
     def full_name(self) -> str:
@@ -42,6 +44,13 @@ class LoadedModel:
     def run(self, audio: np.ndarray, state: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """One step for a batch: audio [B, samples_per_call], state [B, S] → probs [B, K], state [B, S]."""
         return self._step(audio, state)
+
+    def run_frames(self, audio: np.ndarray, state: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Several calls' worth at once (a `variable_hops` graph only): audio [B, n · samples_per_call]
+        → every hop's probs [B, n, K], state [B, S]."""
+        if self._frames is None:
+            raise ValueError(f"model {self.name!r} takes one call's worth of audio at a time")
+        return self._frames(audio, state)
 
     def describe(self, default: bool) -> dict:
         info = self.info
@@ -56,6 +65,7 @@ class LoadedModel:
             "sample_rate": info.sample_rate,
             "frame_ms": frame_ms(info),
             "hops_per_call": info.hops_per_call,
+            "variable_hops": info.variable_hops,
             "state_size": info.state_size,
             "training_data": info.training_data,
             "exporter_version": info.exporter_version,

@@ -1,0 +1,161 @@
+"""The "multi-hop" step graph: one call takes any whole number of hops and returns every hop's probabilities.
+
+The other graphs advance a stream by a fixed number of hops per call. This one reads the number of
+hops from the length of `audio` ([B, n · hop_samples], any n ≥ 1), so one graph serves both a
+runtime that calls it every 10 ms (n = 1, the one-hop contract) and one that hands it 100 ms of
+microphone audio at a time (n = 10). It adds a third output, `frame_probs` [B, n, K], so the first
+spike is found at the exact hop, as if the hops had been fed one by one.
+
+Why it is cheaper per hop when n > 1: the frontend (frames, windowed DFT, mel, log) has no
+recurrence, so all n frames of every stream go through each matrix product at once, and the LSTM
+is ONNX's `LSTM` operator, which multiplies the inputs of all n steps in one product and then runs
+only the recurrence step by step, inside onnxruntime, with no per-hop operator overhead.
+
+The graph is written node by node with `onnx.helper` rather than traced, so that no shape
+arithmetic ends up in it: every Slice and Reshape has constant arguments (negative ends count from
+the end of the signal, a 0 in a Reshape keeps the batch dimension).
+
+    signal = [overlap, audio]                          [B, overlap + n·hop]
+    frames = the n windows of signal, hop apart        [B, n, window]
+    x      = log(mel · |DFT(hann · frames)|² + floor)  [B, n, mels]   (even/odd DFT, as `FusedStep`)
+    y      = LSTM(x), layer by layer                   [n, B, H]      (normalisation folded into W)
+    frame_probs = softmax(head(y))                     [B, n, K]
+    probs  = frame_probs[:, -1]; state_out = [signal's last `overlap` samples, h, c of every layer]
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import torch
+from onnx import TensorProto, helper, numpy_helper
+
+from firstspike.contract import INPUT_AUDIO, INPUT_STATE, OUTPUT_FRAME_PROBS, OUTPUT_PROBS, OUTPUT_STATE
+from firstspike.export.step_graph import EvenOddDft, state_layout
+from firstspike.model.classifier import KeywordSpotter
+from firstspike.model.frontend import LOG_FLOOR
+
+_INT64_MAX = np.iinfo(np.int64).max
+
+
+class _Builder:
+    """Collects nodes and initialisers; every helper returns the name of the tensor it made."""
+
+    def __init__(self) -> None:
+        self.nodes: list[onnx.NodeProto] = []
+        self.initializers: list[onnx.TensorProto] = []
+        self._count = 0
+
+    def constant(self, name: str, value) -> str:
+        array = np.asarray(value)
+        if array.dtype == np.float64:
+            array = array.astype(np.float32)
+        self.initializers.append(numpy_helper.from_array(array, name))
+        return name
+
+    def op(self, op_type: str, inputs: list[str], outputs: int | list[str] = 1, **attrs) -> str | list[str]:
+        self._count += 1
+        names = outputs if isinstance(outputs, list) else [f"{op_type.lower()}_{self._count}_{i}" for i in range(outputs)]
+        self.nodes.append(helper.make_node(op_type, inputs, names, name=f"{op_type}_{self._count}", **attrs))
+        return names[0] if len(names) == 1 else names
+
+    def slice(self, x: str, start: int, end: int, axis: int, step: int = 1) -> str:
+        n = self._count + 1
+        return self.op("Slice", [x, self.constant(f"slice_{n}_start", [start]), self.constant(f"slice_{n}_end", [end]),
+                                 self.constant(f"slice_{n}_axis", [axis]), self.constant(f"slice_{n}_step", [step])])
+
+    def reshape(self, x: str, shape: list[int]) -> str:
+        return self.op("Reshape", [x, self.constant(f"shape_{self._count + 1}", np.asarray(shape, np.int64))])
+
+
+def _frames(b: _Builder, signal: str, window: int, hop: int) -> str:
+    """[B, overlap + n·hop] → [B, n, window]: each window cut from whole-hop rows of shifted copies.
+
+    Row t of the copy that starts j hops in is signal[t·hop + j·hop : (t + 1)·hop + j·hop], so the
+    first `window // hop` copies give whole hops of every frame; a partial last hop is the tail of
+    the copy that starts at the overlap (its rows end where frame t ends).
+    """
+    overlap = window - hop
+    whole, rest = divmod(window, hop)
+    pieces = []
+    for j in range(whole):
+        end = j * hop - overlap  # the copy holds n·hop samples: it ends `overlap - j·hop` before the signal
+        pieces.append(b.reshape(b.slice(signal, j * hop, end if end < 0 else _INT64_MAX, axis=1), [0, -1, hop]))
+    if rest:
+        tail_rows = b.reshape(b.slice(signal, overlap, _INT64_MAX, axis=1), [0, -1, hop])
+        pieces.append(b.slice(tail_rows, hop - rest, _INT64_MAX, axis=2))
+    return pieces[0] if len(pieces) == 1 else b.op("Concat", pieces, axis=2)
+
+
+def _features(b: _Builder, frames: str, dft: EvenOddDft) -> str:
+    """[B, n, window] → log-mel [B, n, mels], the same arithmetic as `FusedStep._features`."""
+    windowed = b.op("Mul", [frames, b.constant("hann", dft.hann.numpy())])
+    if dft.halves:
+        first, second = b.op("Split", [windowed], outputs=2, axis=2)
+        even = b.op("MatMul", [b.op("Add", [first, second]), b.constant("even_basis", dft.even_basis.numpy())])
+        odd = b.op("MatMul", [b.op("Sub", [first, second]), b.constant("odd_basis", dft.odd_basis.numpy())])
+        spectrum = b.op("Concat", [even, odd], axis=2)
+    else:
+        spectrum = b.op("MatMul", [windowed, b.constant("basis", dft.basis.numpy())])
+    power = b.op("Mul", [spectrum, spectrum])
+    mel = b.op("MatMul", [power, b.constant("mel_basis", dft.mel_basis.numpy())])
+    return b.op("Log", [b.op("Add", [mel, b.constant("log_floor", np.full(dft.mel_basis.shape[1], LOG_FLOOR, np.float32))])])
+
+
+def _onnx_gate_order(tensor: torch.Tensor, hidden: int) -> np.ndarray:
+    """PyTorch stacks the gates (i, f, g, o); ONNX's LSTM wants (i, o, f, c)."""
+    i, f, g, o = torch.split(tensor, hidden, dim=0)
+    return torch.cat([i, o, f, g], dim=0).numpy()
+
+
+def build_multi_hop_graph(model: KeywordSpotter) -> onnx.ModelProto:
+    """The multi-hop step graph of `model` (see the module docstring), opset 17, weights inline."""
+    frontend, lstm, head = model.frontend, model.classifier.lstm, model.classifier.head
+    window, hop, hidden, layers = frontend.window, frontend.hop, lstm.hidden_size, lstm.num_layers
+    sizes = [slot.size for slot in state_layout(model)]
+    overlap = sizes[0]
+    b = _Builder()
+    with torch.no_grad():
+        dft = EvenOddDft(frontend)
+        parts = b.op("Split", [INPUT_STATE, b.constant("state_sizes", np.asarray(sizes, np.int64))],
+                     outputs=len(sizes), axis=1)
+        signal = b.op("Concat", [parts[0], INPUT_AUDIO], axis=1)
+        x = b.op("Transpose", [_features(b, _frames(b, signal, window, hop), dft)], perm=[1, 0, 2])  # [n, B, mels]
+        carried = [b.slice(signal, -overlap, _INT64_MAX, axis=1)]
+        axis0 = b.constant("axis0", np.asarray([0], np.int64))
+        axis1 = b.constant("axis1", np.asarray([1], np.int64))
+        for layer in range(layers):
+            w_ih = getattr(lstm, f"weight_ih_l{layer}")
+            b_ih = getattr(lstm, f"bias_ih_l{layer}")
+            if layer == 0:  # W (x - m) / s + b = (W / s) x + (b - W (m / s)), as in `FusedStep`
+                b_ih = b_ih - w_ih @ (model.feat_mean / model.feat_std)
+                w_ih = w_ih / model.feat_std[None, :]
+            weights = [b.constant(f"lstm{layer}_W", _onnx_gate_order(w_ih, hidden)[None]),
+                       b.constant(f"lstm{layer}_R", _onnx_gate_order(getattr(lstm, f"weight_hh_l{layer}"), hidden)[None]),
+                       b.constant(f"lstm{layer}_B", np.concatenate(
+                           [_onnx_gate_order(b_ih, hidden), _onnx_gate_order(getattr(lstm, f"bias_hh_l{layer}"), hidden)])[None])]
+            h0 = b.op("Unsqueeze", [parts[1 + 2 * layer], axis0])
+            c0 = b.op("Unsqueeze", [parts[2 + 2 * layer], axis0])
+            y, h, c = b.op("LSTM", [x] + weights + ["", h0, c0], outputs=3, hidden_size=hidden)
+            x = b.op("Squeeze", [y, axis1])  # [n, 1, B, H] → [n, B, H]
+            carried += [b.op("Squeeze", [h, axis0]), b.op("Squeeze", [c, axis0])]
+        logits = b.op("Add", [b.op("MatMul", [x, b.constant("head_weight", head.weight.t().contiguous().numpy())]),
+                              b.constant("head_bias", head.bias.numpy())])
+        scores = b.op("Softmax", [logits], axis=-1) if model.config.head == "softmax" else b.op("Sigmoid", [logits])
+        b.op("Transpose", [scores], outputs=[OUTPUT_FRAME_PROBS], perm=[1, 0, 2])
+        b.op("Gather", [OUTPUT_FRAME_PROBS, b.constant("last_hop", np.asarray(-1, np.int64))], outputs=[OUTPUT_PROBS], axis=1)
+        b.op("Concat", carried, outputs=[OUTPUT_STATE], axis=1)
+
+    n_labels, state_size = len(model.config.labels), sum(sizes)
+    graph = helper.make_graph(
+        b.nodes, "firstspike_multi_hop_step",
+        [helper.make_tensor_value_info(INPUT_AUDIO, TensorProto.FLOAT, ["batch", "samples"]),
+         helper.make_tensor_value_info(INPUT_STATE, TensorProto.FLOAT, ["batch", state_size])],
+        [helper.make_tensor_value_info(OUTPUT_PROBS, TensorProto.FLOAT, ["batch", n_labels]),
+         helper.make_tensor_value_info(OUTPUT_STATE, TensorProto.FLOAT, ["batch", state_size]),
+         helper.make_tensor_value_info(OUTPUT_FRAME_PROBS, TensorProto.FLOAT, ["batch", "hops", n_labels])],
+        b.initializers,
+    )
+    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    proto.ir_version = 8
+    return proto
