@@ -91,32 +91,27 @@ def bind_step(session: ort.InferenceSession) -> StepFunction:
     Calls the C++ session directly when this onnxruntime exposes it (it still checks every input's
     name, type and shape); otherwise, or on a future onnxruntime without it, the public `run`.
     """
-    outputs = [OUTPUT_PROBS, OUTPUT_STATE]
-    native = getattr(session, "_sess", None)
-    run = getattr(native, "run", None)
-    if run is None:
-        def step(audio: np.ndarray, state: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-            probs, state_out = session.run(outputs, {INPUT_AUDIO: audio, INPUT_STATE: state})
-            return probs, state_out
-        return step
-
-    def native_step(audio: np.ndarray, state: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        probs, state_out = run(outputs, {INPUT_AUDIO: audio, INPUT_STATE: state}, None)
-        return probs, state_out
-    return native_step
+    return _bind(session, [OUTPUT_PROBS, OUTPUT_STATE])
 
 
 def bind_frames(session: ort.InferenceSession) -> StepFunction:
-    """`frames(audio [B, n · samples_per_call], state) -> (frame_probs [B, n, K], state_out)` for a
-    graph with `variable_hops`: n calls' worth of audio in one call, every hop's probabilities back."""
-    outputs = [OUTPUT_FRAME_PROBS, OUTPUT_STATE]
-    run = getattr(getattr(session, "_sess", None), "run", None)
+    """`frames(audio [B, n · hop_samples], state) -> (frame_probs [B, n, K], state_out)` for a graph
+    with `variable_hops`: n hops in one call, every hop's probabilities back (called as `bind_step`)."""
+    return _bind(session, [OUTPUT_FRAME_PROBS, OUTPUT_STATE])
 
-    def frames(audio: np.ndarray, state: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        feeds = {INPUT_AUDIO: audio, INPUT_STATE: state}
-        frame_probs, state_out = session.run(outputs, feeds) if run is None else run(outputs, feeds, None)
-        return frame_probs, state_out
-    return frames
+
+def _bind(session: ort.InferenceSession, outputs: list[str]) -> StepFunction:
+    run = getattr(getattr(session, "_sess", None), "run", None)
+    if run is None:
+        def step(audio: np.ndarray, state: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            first, state_out = session.run(outputs, {INPUT_AUDIO: audio, INPUT_STATE: state})
+            return first, state_out
+        return step
+
+    def native_step(audio: np.ndarray, state: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        first, state_out = run(outputs, {INPUT_AUDIO: audio, INPUT_STATE: state}, None)
+        return first, state_out
+    return native_step
 
 
 def read_model_info(session: ort.InferenceSession) -> ModelInfo:
