@@ -27,3 +27,19 @@ def test_bench_script_runs(script, args, expect):
                             capture_output=True, text=True, timeout=120, cwd=REPO)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     assert expect in result.stdout
+
+
+def test_rc_frame_bound_reads_a_real_corpus(tmp_path):
+    """Fillers count whole, keywords only up to their word: the bound lies between the keyword share and 1."""
+    firstspike = str(Path(sys.executable).with_name("firstspike"))
+    subprocess.run([firstspike, "data", "synth", "--out", str(tmp_path / "tiny"), "--preset", "tiny"],
+                   check=True, capture_output=True, timeout=300)
+    result = subprocess.run([sys.executable, str(REPO / "bench" / "rc_frame_bound.py"), str(tmp_path / "tiny")],
+                            capture_output=True, text=True, timeout=120, cwd=REPO)
+    assert result.returncode == 0, result.stderr
+    last = result.stdout.strip().splitlines()[-1]
+    at_onset, at_end = (float(cell.strip(" *")) for cell in last.split("|")[3:5])
+    assert 0 < at_onset < at_end < 1
+    missing = subprocess.run([sys.executable, str(REPO / "bench" / "rc_frame_bound.py"), str(tmp_path / "nope")],
+                             capture_output=True, text=True, timeout=120, cwd=REPO)
+    assert missing.returncode == 2 and "rc_frame_bound:" in missing.stderr
