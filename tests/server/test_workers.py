@@ -41,7 +41,7 @@ def _workers(proc: subprocess.Popen) -> list[psutil.Process]:
         try:
             if "resource_tracker" not in " ".join(child.cmdline()):
                 workers.append(child)
-        except psutil.ZombieProcess:  # died, not yet reaped by the supervisor
+        except psutil.NoSuchProcess:  # died: a zombie not yet reaped by the supervisor, or reaped meanwhile
             continue
     return workers
 
