@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
-from firstspike.model.data.corpus import Row
+from firstspike.model.data.corpus import Channel, Row
 from firstspike.model.evaluate import summarise
 from firstspike.model.features import FeatureSet
 from firstspike.model.inference import Decisions
@@ -47,3 +49,33 @@ def test_word_end_metrics_over_spiked_and_over_every_keyword_clip():
     assert report["decision_minus_offset_ms"]["n"] == 4
     assert report["decided_before_word_end_share"] == 0.75
     assert report["keyword_decision_ms"]["median"] == 600.0
+
+
+def test_channel_breakdown_groups_keyword_clips_by_noise_room_and_line():
+    # Keyword clips in four conditions, one unknown word and one stream (neither counts), and a clip from
+    # a corpus that recorded no channel (skipped, as Speech Commands rows are).
+    quiet, loud = Channel("white", 62.0, False, False), Channel("babble", 4.0, False, False)
+    room, phone = Channel("pink", 25.0, True, False), Channel("white", 60.0, False, True)
+    rows = [replace(_row("yes"), channel=quiet), replace(_row("no"), channel=quiet),
+            replace(_row("yes"), channel=loud), replace(_row("no"), channel=room), replace(_row("yes"), channel=phone),
+            replace(_row("_unknown_"), channel=loud), replace(_row("yes", kind="stream"), channel=loud), _row("no")]
+    predicted = np.array([0, 1, 1, 1, 3, 3, 1, 0])  # right: both quiet clips and the room clip
+    dec = Decisions(t_star=np.full(len(rows), 99), spiked=np.zeros(len(rows), bool), predicted=predicted,
+                    lengths=np.full(len(rows), 100))
+    channels = summarise(_features(rows), dec, LABELS, FIRING, FRAME_MS)["keyword_accuracy_by_channel"]
+
+    assert channels["snr"] == {"0-10 dB": {"n": 1, "accuracy": 0.0}, "10-20 dB": {"n": 0, "accuracy": None},
+                               "20-30 dB": {"n": 1, "accuracy": 1.0}, "clean": {"n": 3, "accuracy": 2 / 3}}
+    assert channels["noise"] == {"babble": {"n": 1, "accuracy": 0.0}, "pink": {"n": 1, "accuracy": 1.0},
+                                 "white": {"n": 3, "accuracy": 2 / 3}}
+    assert channels["reverb"]["yes"] == {"n": 1, "accuracy": 1.0}
+    assert channels["telephone"]["yes"] == {"n": 1, "accuracy": 0.0}
+    # clean means no noise, room or line: the two quiet clips only
+    assert channels["clean"] == {"n": 2, "accuracy": 1.0}
+    assert channels["clean_by_engine"] == {"espeak-ng": {"n": 2, "accuracy": 1.0}}
+
+
+def test_no_channel_breakdown_without_recorded_channels():
+    rows = [_row("yes"), _row("no")]
+    dec = Decisions(t_star=np.full(2, 99), spiked=np.zeros(2, bool), predicted=np.array([0, 1]), lengths=np.full(2, 100))
+    assert "keyword_accuracy_by_channel" not in summarise(_features(rows), dec, LABELS, FIRING, FRAME_MS)

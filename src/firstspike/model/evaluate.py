@@ -19,6 +19,8 @@ from firstspike.model.live import live_keyword_report
 
 DEFAULT_THETAS = (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.93, 0.95, 0.97, 0.98, 0.99)
 LIVE_TAIL_S = 1.0  # background after each keyword clip for the live view
+# Speech-to-noise bands for the channel breakdown; at 30 dB and above only a noise floor remains.
+SNR_BANDS = ((0.0, 10.0, "0-10 dB"), (10.0, 20.0, "10-20 dB"), (20.0, 30.0, "20-30 dB"), (30.0, np.inf, "clean"))
 
 
 def _stats(values) -> dict:
@@ -32,6 +34,38 @@ def _stats(values) -> dict:
 def _accuracy(mask: np.ndarray, correct: np.ndarray) -> dict:
     n = int(mask.sum())
     return {"n": n, "accuracy": float(correct[mask].mean()) if n else None}
+
+
+def _snr_band(snr_db: float | None) -> str | None:
+    if snr_db is None:
+        return None
+    return next((name for low, high, name in SNR_BANDS if low <= snr_db < high), None)
+
+
+def channel_breakdown(rows, keyword_clips: np.ndarray, correct: np.ndarray) -> dict | None:
+    """Keyword accuracy by noise level, noise kind, reverb and telephone line, where the corpus recorded
+    them (synthetic corpora); `clean_by_engine` leaves only the voices: no noise, room or line."""
+    channels = [r.channel for r in rows]
+    if all(c is None for c in channels):
+        return None
+    known = keyword_clips & np.array([c is not None for c in channels])
+
+    def by(key) -> dict:
+        values = np.array([None if c is None else key(c) for c in channels], dtype=object)
+        names = sorted({v for v in values[known] if v is not None}, key=str)
+        return {str(v): _accuracy(known & (values == v), correct) for v in names}
+
+    band = np.array([None if c is None else _snr_band(c.snr_db) for c in channels], dtype=object)
+    plain = known & (band == "clean") & np.array([c is not None and not (c.reverb or c.telephone) for c in channels])
+    engines = np.array([r.engine for r in rows])
+    return {
+        "snr": {name: _accuracy(known & (band == name), correct) for _, _, name in SNR_BANDS},
+        "noise": by(lambda c: c.noise),
+        "reverb": by(lambda c: "yes" if c.reverb else "no"),
+        "telephone": by(lambda c: "yes" if c.telephone else "no"),
+        "clean_by_engine": {str(e): _accuracy(plain & (engines == e), correct) for e in sorted(set(engines[plain]))},
+        "clean": _accuracy(plain, correct),
+    }
 
 
 def summarise(data: FeatureSet, dec: Decisions, labels: list[str], firing: list[str], frame_ms: float,
@@ -85,6 +119,9 @@ def summarise(data: FeatureSet, dec: Decisions, labels: list[str], firing: list[
         str(e): _accuracy(is_firing & (kinds == "clip") & (engines == e), correct) for e in sorted(set(engines))
     }
     if detail:
+        channels = channel_breakdown(data.rows, is_firing & (kinds == "clip"), correct)
+        if channels is not None:
+            out["keyword_accuracy_by_channel"] = channels
         for key in ("engine", "voice", "kind"):
             groups: dict[str, list[int]] = defaultdict(list)
             for i, r in enumerate(data.rows):
@@ -139,8 +176,7 @@ def evaluate_checkpoint(checkpoint: str | Path, corpus_dir: str | Path, split: s
     cache = Path(cache_dir) if cache_dir else default_cache_dir(corpus_dir)
     data = load_features(corpus, split, model.frontend, cache, load_wav, show_progress=show_progress)
     with torch.no_grad():
-        probs = sequence_probabilities(model.classifier, data, model.feat_mean, model.feat_std, model.config.head,
-                                       batch_size, device)
+        probs = sequence_probabilities(model, data, batch_size, device)
     theta = ckpt["threshold"] if theta is None else theta
     report = evaluate_probs(data, probs, model.config.labels, model.config.firing_labels, theta,
                             model.config.hop_ms, thetas)

@@ -34,6 +34,16 @@ def _headline(name: str, r: dict) -> str:
             f"keyword clips decided before the word ended {'-' if before is None else f'{before:.2f}'}")
 
 
+def _channel_line(channels: dict) -> str:
+    def part(name: str, acc: dict) -> str:
+        value = "-" if acc["accuracy"] is None else f"{acc['accuracy']:.3f}"
+        return f"{name} {value} (n={acc['n']})"
+
+    bands = ", ".join(part(name, acc) for name, acc in channels["snr"].items())
+    engines = ", ".join(part(name, acc) for name, acc in channels["clean_by_engine"].items())
+    return f"  keyword accuracy by speech-to-noise ratio: {bands}\n  clean, no room or line, per engine: {engines}"
+
+
 def _live_line(live: dict) -> str:
     return (f"  live (each keyword clip + {live['tail_s']:g} s of its background, θ={live['theta']:g}): "
             f"right {live['right']:.3f}, wrong {live['wrong']:.3f}, no decision {live['no_decision']:.3f}")
@@ -71,6 +81,8 @@ def run(args: argparse.Namespace) -> int:
     Path(args.out).write_text(json.dumps(report, indent=2))
     for name, r in reports.items():
         print(_headline(name, r))
+        if r.get("keyword_accuracy_by_channel"):
+            print(_channel_line(r["keyword_accuracy_by_channel"]))
         if r.get("live"):
             print(_live_line(r["live"]))
     if args.plot:

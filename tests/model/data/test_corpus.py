@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -49,6 +50,12 @@ def _copy_manifest_corpus(src: Path, dst: Path) -> Path:
     return dst
 
 
+def _last_column(text: str, value: str) -> str:
+    lines = text.splitlines()
+    lines[1] = lines[1].rsplit(",", 1)[0] + "," + value
+    return "\n".join(lines) + "\n"
+
+
 @pytest.mark.parametrize(
     "edit, message",
     [
@@ -56,6 +63,8 @@ def _copy_manifest_corpus(src: Path, dst: Path) -> Path:
         (lambda text: text.replace("label,", "lable,", 1), "missing columns"),
         (lambda text: text.splitlines()[0] + "\n", "lists no audio files"),
         (lambda text: text.replace(",clip,", ",clip,abc", 1), "not a number"),
+        (lambda text: text.replace(",reverb,", ",room,", 1), "not all of"),
+        (lambda text: _last_column(text, "2"), "must be 0 or 1"),
     ],
 )
 def test_bad_manifests(tiny_corpus, tmp_path, edit, message):
@@ -64,6 +73,22 @@ def test_bad_manifests(tiny_corpus, tmp_path, edit, message):
     manifest.write_text(edit(manifest.read_text()))
     with pytest.raises(CorpusError, match=message):
         open_corpus(root)
+
+
+def test_manifest_without_channel_columns_still_opens(tiny_corpus, tmp_path):
+    """Corpora built before the channel columns existed open as before, with no channel per row."""
+    root = _copy_manifest_corpus(tiny_corpus, tmp_path / "c")
+    manifest = root / "manifest.csv"
+    lines = manifest.read_text().splitlines()
+    manifest.write_text("\n".join(",".join(line.split(",")[:10]) for line in lines) + "\n")
+    old = open_corpus(root).rows("test")
+    new = open_corpus(tiny_corpus).rows("test")
+    assert all(r.channel is None for r in old) and all(r.channel is not None for r in new)
+
+    def relative(row: Row, base: Path) -> Row:
+        return replace(row, path=str(Path(row.path).relative_to(base.resolve())), channel=None)
+
+    assert [relative(r, root) for r in old] == [relative(r, tiny_corpus) for r in new]
 
 
 def test_missing_audio_file(tiny_corpus, tmp_path):

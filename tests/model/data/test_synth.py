@@ -56,6 +56,21 @@ def test_manifest_rows_are_valid(tiny_corpus):
     assert {r["engine"] for r in rows} >= {"espeak-ng", "flite", "festival"}
 
 
+def test_manifest_records_each_examples_channel(tiny_corpus):
+    rows = _manifest(tiny_corpus)
+    for row in rows:
+        assert row["reverb"] in ("0", "1") and row["telephone"] in ("0", "1")
+        if row["kind"] == "silence":  # background only: no speech to measure a ratio against
+            assert row["noise"] in ("white", "pink", "brown", "hum", "quiet") and row["snr_db"] == ""
+            assert row["reverb"] == row["telephone"] == "0"
+        else:
+            assert row["noise"] in ("white", "pink", "brown", "hum", "babble")
+            snr = float(row["snr_db"])
+            assert 0 <= snr <= 30 or (row["noise"] == "white" and 55 <= snr <= 75), row  # 75: a noise floor only
+    speech = [r for r in rows if r["kind"] != "silence"]
+    assert {r["reverb"] for r in speech} == {"0", "1"}
+
+
 def test_splits_are_voice_disjoint_and_recorded(tiny_corpus):
     rows = _manifest(tiny_corpus)
     split_of = {}
@@ -89,6 +104,10 @@ def test_same_seed_gives_identical_files_and_resume_loses_nothing(tiny_corpus, t
         part.unlink()
     (again / "manifest.csv").unlink()
     (again / "corpus.json").unlink()
+    # A chunk record from a build before the channel columns: stale, so its chunk is rendered again.
+    first = sorted((again / ".parts").glob("*.csv"))[0]
+    old_header = ",".join(MANIFEST_COLUMNS[:10])
+    first.write_text("\n".join([old_header] + [",".join(line.split(",")[:10]) for line in first.read_text().splitlines()[1:]]) + "\n")
     (again / "audio" / ".c000000.wav.abc.tmp").write_bytes(b"partial")
     meta = build_corpus(again, "tiny", seed=0, workers=2, progress=False)
     assert meta["resumed"] is True

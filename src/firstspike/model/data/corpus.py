@@ -18,7 +18,10 @@ from firstspike.model.labels import FILLERS, SC35_WORDS, SILENCE, TASKS, UNKNOWN
 
 MANIFEST = "manifest.csv"
 CORPUS_JSON = "corpus.json"
-MANIFEST_COLUMNS = ("path", "label", "word", "voice", "engine", "split", "kind", "onset_ms", "offset_ms", "duration_ms")
+REQUIRED_COLUMNS = ("path", "label", "word", "voice", "engine", "split", "kind", "onset_ms", "offset_ms", "duration_ms")
+# Optional: corpora built before these columns existed lack them, and then carry no channel.
+CHANNEL_COLUMNS = ("noise", "snr_db", "reverb", "telephone")
+MANIFEST_COLUMNS = REQUIRED_COLUMNS + CHANNEL_COLUMNS
 SPLITS = ("train", "val", "test")
 KINDS = ("clip", "stream", "silence")
 MANIFEST_LABELS = frozenset(SC35_WORDS) | frozenset(FILLERS)
@@ -26,6 +29,16 @@ MANIFEST_LABELS = frozenset(SC35_WORDS) | frozenset(FILLERS)
 
 class CorpusError(ValueError):
     """The corpus folder or its manifest is missing, malformed or inconsistent."""
+
+
+@dataclass(frozen=True)
+class Channel:
+    """What was laid over the clean speech, so that evaluation can break accuracy down by condition."""
+
+    noise: str  # white | pink | brown | hum | babble, or for background-only clips also quiet
+    snr_db: float | None  # speech power over noise power; None where there is no speech
+    reverb: bool
+    telephone: bool
 
 
 @dataclass(frozen=True)
@@ -42,6 +55,7 @@ class Row:
     onset_ms: float | None
     offset_ms: float | None
     duration_ms: float
+    channel: Channel | None = None  # None: not recorded (Speech Commands, older synthetic corpora)
 
 
 def _ms(value: float | None) -> str:
@@ -49,9 +63,11 @@ def _ms(value: float | None) -> str:
 
 
 def manifest_line(rel_path: str, label: str, word: str, voice: str, engine: str, split: str, kind: str,
-                  onset_ms: float | None, offset_ms: float | None, duration_ms: float) -> list[str]:
+                  onset_ms: float | None, offset_ms: float | None, duration_ms: float, channel: Channel) -> list[str]:
     """One manifest row as CSV fields, in MANIFEST_COLUMNS order."""
-    return [rel_path, label, word, voice, engine, split, kind, _ms(onset_ms), _ms(offset_ms), _ms(duration_ms)]
+    snr = "" if channel.snr_db is None else f"{channel.snr_db:.1f}"
+    return [rel_path, label, word, voice, engine, split, kind, _ms(onset_ms), _ms(offset_ms), _ms(duration_ms),
+            channel.noise, snr, str(int(channel.reverb)), str(int(channel.telephone))]
 
 
 def manifest_text(lines: Iterable[list[str]]) -> str:
@@ -113,13 +129,30 @@ def _float(value: str, column: str, where: str) -> float | None:
         raise CorpusError(f"{where}: column {column!r} is not a number: {value!r}") from None
 
 
+def _flag(value: str, column: str, where: str) -> bool:
+    if value not in ("0", "1"):
+        raise CorpusError(f"{where}: column {column!r} must be 0 or 1, got {value!r}")
+    return value == "1"
+
+
+def _channel(rec: dict, where: str) -> Channel | None:
+    if rec["noise"] == "":
+        return None
+    return Channel(rec["noise"], _float(rec["snr_db"], "snr_db", where), _flag(rec["reverb"], "reverb", where),
+                   _flag(rec["telephone"], "telephone", where))
+
+
 def read_manifest(root: Path, task: str, check_files: bool = True) -> list[Row]:
     path = root / MANIFEST
     with path.open(newline="", encoding="utf-8") as handle:
         reader = csv.DictReader(handle)
-        missing_cols = [c for c in MANIFEST_COLUMNS if c not in (reader.fieldnames or [])]
+        columns = reader.fieldnames or []
+        missing_cols = [c for c in REQUIRED_COLUMNS if c not in columns]
         if missing_cols:
             raise CorpusError(f"{path}: missing columns {missing_cols} (expected {list(MANIFEST_COLUMNS)})")
+        channel_cols = [c for c in CHANNEL_COLUMNS if c in columns]
+        if channel_cols and len(channel_cols) < len(CHANNEL_COLUMNS):
+            raise CorpusError(f"{path}: has channel columns {channel_cols} but not all of {list(CHANNEL_COLUMNS)}")
         rows = []
         for line_no, rec in enumerate(reader, start=2):
             where = f"{path} line {line_no}"
@@ -136,7 +169,8 @@ def read_manifest(root: Path, task: str, check_files: bool = True) -> list[Row]:
             if (onset is None) != (offset is None) or (onset is not None and not 0 <= onset < offset <= duration + 1):
                 raise CorpusError(f"{where}: onset/offset {onset}/{offset} ms do not lie within the {duration} ms clip")
             rows.append(Row(str((root / rec["path"]).resolve()), map_label(label, task), rec["word"], rec["voice"],
-                            rec["engine"], rec["split"], rec["kind"], onset, offset, duration))
+                            rec["engine"], rec["split"], rec["kind"], onset, offset, duration,
+                            _channel(rec, where) if channel_cols else None))
     if not rows:
         raise CorpusError(f"{path} lists no audio files")
     if check_files:

@@ -16,6 +16,7 @@ import numpy as np
 
 from firstspike.model.data import augment
 from firstspike.model.data.audio import SAMPLE_RATE, load_wav, speech_bounds
+from firstspike.model.data.corpus import Channel
 from firstspike.model.labels import SC35_WORDS, SILENCE, UNKNOWN
 
 MS = SAMPLE_RATE // 1000
@@ -52,6 +53,7 @@ class Rendered:
     engine: str
     onset_ms: float | None
     offset_ms: float | None
+    channel: Channel
 
 
 class Bank:
@@ -171,19 +173,21 @@ def background(n: int, kind: str, bank: Bank, split: str, rng: np.random.Generat
 
 
 def finish_channel(clean: np.ndarray, span: tuple[int, int], bank: Bank, split: str,
-                   rng: np.random.Generator) -> np.ndarray:
+                   rng: np.random.Generator) -> tuple[np.ndarray, Channel]:
     """Room, background noise at a random SNR, sometimes a telephone line, then a random level."""
-    mix = augment.room_reverb(clean, rng) if rng.random() < 0.3 else clean.copy()
+    reverb = rng.random() < 0.3
+    mix = augment.room_reverb(clean, rng) if reverb else clean.copy()
     if rng.random() < 0.85:
         kind = str(rng.choice(NOISE_KINDS, p=NOISE_WEIGHTS))
         snr = rng.uniform(5, 25) if kind == "babble" else rng.uniform(0, 30)
     else:  # clean speech, but never digital silence: real microphones always have a floor
         kind, snr = "white", rng.uniform(55, 75)
     mix = augment.mix_at_snr(mix, background(mix.size, kind, bank, split, rng), snr, span)
-    if rng.random() < 0.08:
+    telephone = rng.random() < 0.08
+    if telephone:
         mix = augment.telephone(mix, rng)
     gain = augment.db_to_amp(rng.uniform(-38, -12) - augment.loudness_db(clean[span[0] : span[1]]))
-    return augment.fit_peak(mix * gain)
+    return augment.fit_peak(mix * gain), Channel(kind, float(snr), bool(reverb), bool(telephone))
 
 
 # -- examples -----------------------------------------------------------------------------------
@@ -209,8 +213,8 @@ def render_clip(example: Example, bank: Bank, hard_share: float, rng: np.random.
     clean = np.zeros(n, np.float32)
     clean[start : start + word.size] = word
     span = (start + a, start + b)
-    audio = finish_channel(clean, span, bank, example.split, rng)
-    return Rendered(audio, entry.word, entry.voice, entry.engine, span[0] / MS, span[1] / MS)
+    audio, channel = finish_channel(clean, span, bank, example.split, rng)
+    return Rendered(audio, entry.word, entry.voice, entry.engine, span[0] / MS, span[1] / MS, channel)
 
 
 def render_stream(example: Example, bank: Bank, hard_share: float, rng: np.random.Generator) -> Rendered:
@@ -238,8 +242,8 @@ def render_stream(example: Example, bank: Bank, hard_share: float, rng: np.rando
     clean[start : start + word.size] = word
     a, b = clean_bounds(word)
     span = (start + a, start + b)
-    audio = finish_channel(clean, span, bank, example.split, rng)
-    return Rendered(audio, entry.word, entry.voice, entry.engine, span[0] / MS, span[1] / MS)
+    audio, channel = finish_channel(clean, span, bank, example.split, rng)
+    return Rendered(audio, entry.word, entry.voice, entry.engine, span[0] / MS, span[1] / MS, channel)
 
 
 def render_silence(example: Example, bank: Bank, rng: np.random.Generator) -> Rendered:
@@ -251,7 +255,7 @@ def render_silence(example: Example, bank: Bank, rng: np.random.Generator) -> Re
         noise = augment.random_eq(noise, rng)
     level = rng.uniform(-85, -70) if kind == "quiet" else rng.uniform(-65, -25)
     audio = noise * augment.db_to_amp(level) / max(float(np.std(noise)), 1e-9)
-    return Rendered(augment.fit_peak(audio), "", "", "noise", None, None)
+    return Rendered(augment.fit_peak(audio), "", "", "noise", None, None, Channel(kind, None, False, False))
 
 
 def render(example: Example, bank: Bank, seed: int, hard_share: float) -> Rendered:

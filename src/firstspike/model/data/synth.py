@@ -133,7 +133,7 @@ def _render_chunk(args: tuple[int, list[Example]]) -> int:
     index, examples = args
     root: Path = _WORKER["root"]
     fragment = root / ".parts" / f"chunk_{index:05d}.csv"
-    if fragment.is_file() and all((root / example_path(ex)).is_file() for ex in examples):
+    if _fragment_current(fragment) and all((root / example_path(ex)).is_file() for ex in examples):
         return len(examples)
     lines = []
     for ex in examples:
@@ -141,9 +141,17 @@ def _render_chunk(args: tuple[int, list[Example]]) -> int:
         rel = example_path(ex)
         atomic_write_bytes(root / rel, wav_bytes(out.audio, SAMPLE_RATE))
         lines.append(manifest_line(rel, ex.label, out.word, out.voice, out.engine, ex.split, ex.kind,
-                                   out.onset_ms, out.offset_ms, 1000.0 * out.audio.size / SAMPLE_RATE))
+                                   out.onset_ms, out.offset_ms, 1000.0 * out.audio.size / SAMPLE_RATE, out.channel))
     atomic_write_bytes(fragment, manifest_text(lines).encode())
     return len(examples)
+
+
+def _fragment_current(fragment: Path) -> bool:
+    """A chunk's manifest fragment exists and has this version's columns (older builds lack some)."""
+    if not fragment.is_file():
+        return False
+    with fragment.open(encoding="utf-8") as handle:
+        return handle.readline() == manifest_text([])
 
 
 def _start_worker(initializer, initargs) -> None:
