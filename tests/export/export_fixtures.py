@@ -49,12 +49,15 @@ def build_corpus(root: Path, scratch: Path) -> Path:
     return root
 
 
-def spiky_model(hidden: int = 24, layers: int = 1, seed: int = 0, head: str = "softmax") -> KeywordSpotter:
+def spiky_model(hidden: int = 24, layers: int = 1, seed: int = 0, head: str = "softmax",
+                pcen: bool = False) -> KeywordSpotter:
     """An untrained sc12 model with a sharpened head, so first spikes happen at varied frames."""
     labels, firing = task_labels("sc12")
     torch.manual_seed(seed)
-    model = KeywordSpotter(ModelConfig(labels, firing, hidden=hidden, layers=layers, threshold=0.5, head=head)).eval()
+    model = KeywordSpotter(ModelConfig(labels, firing, hidden=hidden, layers=layers, threshold=0.5, head=head,
+                                       pcen=pcen)).eval()
     with torch.no_grad():
-        model.set_normalisation(torch.full((40,), -6.0), torch.full((40,), 3.0))
+        # PCEN features sit near 0-2, log-mels near -6
+        model.set_normalisation(torch.full((40,), 0.5 if pcen else -6.0), torch.full((40,), 0.5 if pcen else 3.0))
         model.classifier.head.weight.mul_(12.0)
     return model

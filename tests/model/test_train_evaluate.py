@@ -213,3 +213,20 @@ def test_rc_eos_tables_of_bench_read_evaluate_reports(runs, tiny_train_corpus, t
         lines = result.stdout.splitlines()
         assert column in lines[1] and len(lines) == 3 + thetas
 
+
+
+def test_pcen_trains_evaluates_and_a_fine_tune_keeps_its_frontend(runs, tiny_train_corpus, tmp_path, capsys):
+    common = ["train", "--corpus", str(tiny_train_corpus), "--epochs", "1", "--theta", "0.5", *SMALL]
+    assert main([*common, "--pcen", "--out", str(tmp_path / "pcen")]) == 0
+    model, _ = load_checkpoint(tmp_path / "pcen" / "best.pt")
+    assert model.config.pcen and model.pcen is not None
+    assert 0 < float(model.feat_mean.mean()) < 3  # statistics of PCEN features, not of log-mels (about -6)
+    assert main(["evaluate", str(tmp_path / "pcen" / "best.pt"), "--corpus", str(tiny_train_corpus), "--live-tail", "0.2",
+                 "--quiet", "--out", str(tmp_path / "pcen.json")]) == 0
+    assert json.loads((tmp_path / "pcen.json").read_text())["live"]["n"] > 0
+    # --init keeps the checkpoint's frontend when --pcen is left out, and refuses to change it
+    assert main([*common, "--init", str(tmp_path / "pcen" / "best.pt"), "--out", str(tmp_path / "ft")]) == 0
+    assert load_checkpoint(tmp_path / "ft" / "best.pt")[0].config.pcen
+    capsys.readouterr()
+    assert main([*common, "--pcen", "--init", str(runs / "rc" / "best.pt"), "--out", str(tmp_path / "bad")]) == 2
+    assert "pcen (False there, True here)" in capsys.readouterr().err

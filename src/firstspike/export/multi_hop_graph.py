@@ -110,6 +110,9 @@ def _onnx_gate_order(tensor: torch.Tensor, hidden: int) -> np.ndarray:
 
 def build_multi_hop_graph(model: KeywordSpotter) -> onnx.ModelProto:
     """The multi-hop step graph of `model` (see the module docstring), opset 17, weights inline."""
+    if model.pcen is not None:
+        raise ValueError("the multi-hop graph has no PCEN stage; export a model trained with --pcen with "
+                         "--graph fused (the default) or lstm-op")
     frontend, lstm, head = model.frontend, model.classifier.lstm, model.classifier.head
     window, hop, hidden, layers = frontend.window, frontend.hop, lstm.hidden_size, lstm.num_layers
     sizes = [slot.size for slot in state_layout(model)]

@@ -28,8 +28,10 @@ VARIANTS = GRAPH_VARIANTS
 
 
 def state_layout(model: KeywordSpotter) -> tuple[StateSlot, ...]:
-    """Frontend overlap first, then each LSTM layer's h and c."""
+    """Frontend overlap first, then PCEN's running sums (if the model has PCEN), then each LSTM layer's h and c."""
     sizes = [("frontend.overlap", model.frontend.overlap_size)]
+    if model.pcen is not None:
+        sizes += [("frontend.pcen.m", model.pcen.n_mels), ("frontend.pcen.q", 1)]
     for layer in range(model.classifier.num_layers):
         sizes += [(f"lstm.{layer}.h", model.classifier.hidden_size), (f"lstm.{layer}.c", model.classifier.hidden_size)]
     slots, offset = [], 0
@@ -53,17 +55,18 @@ class LstmOpStep(nn.Module):
         self.model = model
         self.hops_per_call = _check_hops(hops_per_call)
         self.hop = model.hop
-        self.sizes = [slot.size for slot in state_layout(model)]
+        hidden = model.classifier.hidden_size
+        self.sizes = [model.frontend_state_size] + [hidden] * (2 * model.classifier.num_layers)
 
     def forward(self, audio: torch.Tensor, state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         parts = torch.split(state, self.sizes, dim=1)
-        overlap = parts[0]
+        front = parts[0]
         h = torch.stack(parts[1::2], dim=0)
         c = torch.stack(parts[2::2], dim=0)
         probs = None
         for k in range(self.hops_per_call):
-            probs, (overlap, h, c) = self.model.step(audio[:, k * self.hop: (k + 1) * self.hop], (overlap, h, c))
-        packed = [overlap]
+            probs, (front, h, c) = self.model.step(audio[:, k * self.hop: (k + 1) * self.hop], (front, h, c))
+        packed = [front]
         for layer in range(h.shape[0]):
             packed += [h[layer], c[layer]]
         return probs, torch.cat(packed, dim=1)
@@ -80,6 +83,8 @@ class FusedStep(nn.Module):
         self.hidden = lstm.hidden_size
         self.layers = lstm.num_layers
         self.sizes = [slot.size for slot in state_layout(model)]
+        self.pcen = model.pcen
+        self.front_slots = 1 if model.pcen is None else 3  # overlap, then PCEN's m and q
         self.head_kind = model.config.head
         with torch.no_grad():
             self.dft = EvenOddDft(frontend)
@@ -93,8 +98,9 @@ class FusedStep(nn.Module):
                 w_ih = getattr(lstm, f"weight_ih_l{layer}")
                 w_hh = getattr(lstm, f"weight_hh_l{layer}")
                 bias = getattr(lstm, f"bias_ih_l{layer}") + getattr(lstm, f"bias_hh_l{layer}")
-                if layer == 0:  # W (x - m) / s + b = (W / s) x + (b - W (m / s))
-                    bias = bias - w_ih @ (model.feat_mean / model.feat_std)
+                if layer == 0:  # W (x - m) / s + b = (W / s) x + (b - W (m / s)); PCEN's - δ^r joins m
+                    shift = model.feat_mean + (0.0 if model.pcen is None else model.pcen.offset)
+                    bias = bias - w_ih @ (shift / model.feat_std)
                     w_ih = w_ih / model.feat_std[None, :]
                 scale = torch.ones(4 * hidden)
                 scale[3 * hidden:] = 2.0
@@ -118,16 +124,17 @@ class FusedStep(nn.Module):
         if self.hops_per_call == 1 and self.sizes[0] > self.hop:
             return self._single_hop(audio, state)
         parts = torch.split(state, self.sizes, dim=1)
-        overlap, hs, cs = parts[0], list(parts[1::2]), list(parts[2::2])
+        n = self.front_slots
+        overlap, pcen_state, hs, cs = parts[0], list(parts[1:n]), list(parts[n::2]), list(parts[n + 1::2])
         for k in range(self.hops_per_call):
             hop_audio = audio if self.hops_per_call == 1 else audio[:, k * self.hop: (k + 1) * self.hop]
             frame = torch.cat([overlap, hop_audio], dim=1)
             overlap = frame[:, self.hop:]
-            x = self._features(frame)
+            x, pcen_state = self._features(frame, pcen_state)
             for layer in range(self.layers):
                 hs[layer], cs[layer] = self._lstm_cell(layer, x, hs[layer], cs[layer])
                 x = hs[layer]
-        packed = [overlap]
+        packed = [overlap, *pcen_state]
         for layer in range(self.layers):
             packed += [hs[layer], cs[layer]]
         return self._probs(x), torch.cat(packed, dim=1)
@@ -136,17 +143,30 @@ class FusedStep(nn.Module):
         """One hop, with the overlap split into (oldest hop, rest) by the same Split that unpacks the
         state: the new overlap is then (rest, audio) and needs no Slice of its own (one op fewer)."""
         parts = torch.split(state, [self.hop, self.sizes[0] - self.hop] + self.sizes[1:], dim=1)
-        oldest, kept, hs, cs = parts[0], parts[1], list(parts[2::2]), list(parts[3::2])
-        x = self._features(torch.cat([oldest, kept, audio], dim=1))
-        packed = [kept, audio]
+        n = self.front_slots + 1
+        oldest, kept, pcen_state = parts[0], parts[1], list(parts[2:n])
+        hs, cs = list(parts[n::2]), list(parts[n + 1::2])
+        x, pcen_state = self._features(torch.cat([oldest, kept, audio], dim=1), pcen_state)
+        packed = [kept, audio, *pcen_state]
         for layer in range(self.layers):
             h, c = self._lstm_cell(layer, x, hs[layer], cs[layer])
             packed += [h, c]
             x = h
         return self._probs(x), torch.cat(packed, dim=1)
 
-    def _features(self, frame: torch.Tensor) -> torch.Tensor:
-        return torch.log(torch.addmm(self.log_floor, self.dft.power(frame), self.dft.mel_basis))
+    def _features(self, frame: torch.Tensor, pcen_state: list[torch.Tensor]) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """A frame → the first layer's input before normalisation (folded into its weights), and PCEN's
+        new running sums. With PCEN the mel energy goes in directly: it is exp(log-mel), so no Log."""
+        energy = torch.addmm(self.log_floor, self.dft.power(frame), self.dft.mel_basis)
+        if self.pcen is None:
+            return torch.log(energy), pcen_state
+        m, q = pcen_state
+        m = self.pcen.decay * m + energy
+        q = self.pcen.decay * q + 1.0
+        ratio = energy / (m / q).pow(self.pcen.alpha) + self.pcen.delta
+        # - δ^r is in the first layer's bias; ROOT is 0.5, one Sqrt
+        x = torch.sqrt(ratio) if self.pcen.root == 0.5 else ratio.pow(self.pcen.root)
+        return x, [m, q]
 
     def _probs(self, x: torch.Tensor) -> torch.Tensor:
         logits = torch.addmm(self.head_bias, x, self.head_weight)

@@ -1,8 +1,9 @@
-"""The LSTM keyword spotter: log-mel frontend → normalisation → LSTM → per-step class scores.
+"""The LSTM keyword spotter: log-mel frontend → optional PCEN → normalisation → LSTM → per-step scores.
 
 `SequenceClassifier` is generic (feature sequences in, per-step logits out) so the rank-coding runner
-and the paper-reproduction toys share it. `KeywordSpotter` adds the audio frontend and the feature
-normalisation, and offers the same computation one hop at a time (`step`) for streaming and export.
+and the paper-reproduction toys share it. `KeywordSpotter` adds the audio frontend, the optional
+per-channel energy normalisation (`model.pcen`) and the feature normalisation, and offers the same
+computation one hop at a time (`step`) for streaming and export.
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ from dataclasses import asdict, dataclass, fields
 import torch
 from torch import nn
 
+from firstspike.model.features import FeatureSet, normalise
 from firstspike.model.frontend import LogMelFrontend
+from firstspike.model.pcen import Pcen
 
 HEADS = ("softmax", "sigmoid")
 
@@ -30,6 +33,7 @@ class ModelConfig:
     threshold: float = 0.9
     head: str = "softmax"
     chrono_t_max: float = 100.0
+    pcen: bool = False  # per-channel energy normalisation of the log-mels (model/pcen.py)
 
     def __post_init__(self) -> None:
         self.labels = list(self.labels)
@@ -124,6 +128,7 @@ class KeywordSpotter(nn.Module):
         self.frontend = LogMelFrontend(config.sample_rate, config.window_ms, config.hop_ms, config.n_mels)
         self.register_buffer("feat_mean", torch.zeros(config.n_mels))
         self.register_buffer("feat_std", torch.ones(config.n_mels))
+        self.pcen = Pcen(config.n_mels) if config.pcen else None
         self.classifier = SequenceClassifier(config.n_mels, config.hidden, config.layers, len(config.labels), config.chrono_t_max)
 
     @property
@@ -139,12 +144,38 @@ class KeywordSpotter(nn.Module):
         self.feat_mean.copy_(torch.as_tensor(mean, dtype=torch.float32))
         self.feat_std.copy_(torch.as_tensor(std, dtype=torch.float32).clamp_min(1e-3))
 
+    def fit_normalisation(self, data: FeatureSet, batch_size: int = 256) -> None:
+        """Statistics of the features the LSTM reads (after PCEN, if any) over every frame of `data`."""
+        if self.pcen is None:
+            self.set_normalisation(*data.normalisation())
+            return
+        total = torch.zeros(self.config.n_mels, dtype=torch.float64)
+        squares, frames = torch.zeros_like(total), 0
+        with torch.no_grad():
+            for start in range(0, len(data), batch_size):
+                raw, lengths = data.batch(range(start, min(start + batch_size, len(data))))
+                feats = self.pcen(raw)
+                valid = feats[torch.arange(feats.shape[1])[None, :] < lengths[:, None]].double()
+                total += valid.sum(0)
+                squares += valid.square().sum(0)
+                frames += valid.shape[0]
+        mean = total / frames
+        std = ((squares - frames * mean.square()) / max(frames - 1, 1)).clamp_min(0).sqrt()
+        self.set_normalisation(mean.float(), std.float())
+
     def normalise(self, feats: torch.Tensor) -> torch.Tensor:
         return (feats - self.feat_mean) / self.feat_std
 
+    def prepare(self, raw: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """A padded batch of raw log-mel [B, T, F] (a `FeatureSet` batch) → what the LSTM reads, padding zero."""
+        if self.pcen is not None:
+            raw = self.pcen(raw)
+        return normalise(raw, lengths, self.feat_mean, self.feat_std)
+
     def features(self, audio: torch.Tensor) -> torch.Tensor:
-        """Audio [B, N] → normalised log-mel [B, N // hop, n_mels]."""
-        return self.normalise(self.frontend(audio))
+        """Audio [B, N] → the LSTM's input [B, N // hop, n_mels]: log-mel, PCEN'd if configured, normalised."""
+        feats = self.frontend(audio)
+        return self.normalise(feats if self.pcen is None else self.pcen(feats))
 
     def forward(self, audio: torch.Tensor) -> torch.Tensor:
         """Audio [B, N] → logits [B, T, K]."""
@@ -154,15 +185,23 @@ class KeywordSpotter(nn.Module):
     def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
         return scores(logits, self.config.head)
 
+    @property
+    def frontend_state_size(self) -> int:
+        """The frontend's overlap, then PCEN's running sums if the model has them."""
+        return self.frontend.overlap_size + (self.pcen.state_size if self.pcen is not None else 0)
+
     def initial_state(self, batch: int, device=None):
-        """(overlap [B, W-H], h [L, B, H], c [L, B, H]), all zeros: a fresh stream."""
+        """(frontend [B, frontend_state_size], h [L, B, H], c [L, B, H]), all zeros: a fresh stream."""
         device = self.feat_mean.device if device is None else device
         h, c = self.classifier.initial_state(batch, device)
-        return self.frontend.initial_overlap(batch, device), h, c
+        return torch.zeros(batch, self.frontend_state_size, device=device), h, c
 
     def step(self, hop_audio: torch.Tensor, state):
         """One hop [B, hop] → (probs [B, K], new state); reproduces `forward` frame by frame."""
-        overlap, h, c = state
+        front, h, c = state
+        overlap, pcen_state = torch.split(front, [self.frontend.overlap_size, front.shape[1] - self.frontend.overlap_size], dim=1)
         feat, overlap = self.frontend.step(hop_audio, overlap)
+        if self.pcen is not None:
+            feat, pcen_state = self.pcen.step(feat, pcen_state)
         logits, (h, c) = self.classifier(self.normalise(feat).unsqueeze(1), (h, c))
-        return self.probabilities(logits[:, 0]), (overlap, h, c)
+        return self.probabilities(logits[:, 0]), (torch.cat([overlap, pcen_state], dim=1), h, c)

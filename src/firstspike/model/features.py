@@ -45,17 +45,14 @@ class FeatureSet:
     def sequence(self, i: int) -> np.ndarray:
         return self.feats[self.offsets[i]: self.offsets[i + 1]]
 
-    def batch(self, indices, mean: torch.Tensor | None = None, std: torch.Tensor | None = None):
-        """Zero-padded, optionally normalised features [B, T_max, F] and lengths [B]."""
+    def batch(self, indices):
+        """Zero-padded raw features [B, T_max, F] and lengths [B] (`KeywordSpotter.prepare` normalises them)."""
         indices = list(indices)
         lengths = self.lengths[indices]
         out = np.zeros((len(indices), int(lengths.max()), self.feats.shape[1]), dtype=np.float32)
         for row, i in enumerate(indices):
             out[row, : lengths[row]] = self.sequence(i)
-        feats, lengths = torch.from_numpy(out), torch.from_numpy(lengths).long()
-        if mean is not None:
-            feats = normalise(feats, lengths, mean, std)
-        return feats, lengths
+        return torch.from_numpy(out), torch.from_numpy(lengths).long()
 
     def normalisation(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-band mean and std over every frame of the split."""
@@ -66,7 +63,7 @@ class FeatureSet:
 def normalise(feats: torch.Tensor, lengths: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
     """Per-band standardisation of a padded batch [B, T, F]; the padding stays exactly zero."""
     feats = (feats - mean) / std
-    feats[torch.arange(feats.shape[1])[None, :] >= lengths[:, None]] = 0.0
+    feats[torch.arange(feats.shape[1], device=feats.device)[None, :] >= lengths.to(feats.device)[:, None]] = 0.0
     return feats
 
 

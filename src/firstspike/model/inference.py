@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from firstspike.model.classifier import SequenceClassifier, scores
+from firstspike.model.classifier import KeywordSpotter
 from firstspike.model.features import FeatureSet
 
 
@@ -22,18 +22,15 @@ def length_sorted_batches(lengths: np.ndarray, batch_size: int) -> list[np.ndarr
 
 
 @torch.no_grad()
-def sequence_probabilities(classifier: SequenceClassifier, data: FeatureSet, mean: torch.Tensor,
-                           std: torch.Tensor, head: str, batch_size: int = 64,
+def sequence_probabilities(model: KeywordSpotter, data: FeatureSet, batch_size: int = 64,
                            device: torch.device | str = "cpu") -> list[np.ndarray]:
-    """Per-frame class scores [T_i, K] for every sequence of `data`, in data order."""
-    classifier.eval()
+    """Per-frame class scores [T_i, K] for every sequence of `data`, in data order (`model` on `device`)."""
+    model.eval()
     out: list[np.ndarray | None] = [None] * len(data)
-    mean, std = mean.to(device), std.to(device)
     for idx in length_sorted_batches(data.lengths, batch_size):
         feats, lengths = data.batch(idx)
-        feats = ((feats.to(device) - mean) / std)
-        logits, _ = classifier(feats)
-        probs = scores(logits, head).cpu().numpy()
+        logits, _ = model.classifier(model.prepare(feats.to(device), lengths))
+        probs = model.probabilities(logits).cpu().numpy()
         for row, i in enumerate(idx):
             out[i] = probs[row, : lengths[row]]
     return out  # type: ignore[return-value]

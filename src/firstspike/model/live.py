@@ -108,8 +108,7 @@ def live_tail_probabilities(model, rows, labels: list[str], firing: list[str], t
 
     data = features_for_rows(clips, labels, set(firing), model.frontend, load, "live tails", show_progress)
     with torch.no_grad():
-        probs = sequence_probabilities(model.classifier, data, model.feat_mean, model.feat_std, model.config.head,
-                                       batch_size, device)
+        probs = sequence_probabilities(model, data, batch_size, device)
     return data, probs, keyword, np.array([label in firing for label in labels])
 
 

@@ -41,8 +41,8 @@ def one_epoch(model, data, theta: float, beta: float, batch_size: int, chunk: in
     frames = available = 0
     t0, c0 = time.perf_counter(), time.process_time()
     for idx in batches:
-        feats, lengths = data.batch(idx, model.feat_mean, model.feat_std)
-        feats = spec_augment(feats, lengths, gen)
+        feats, lengths = data.batch(idx)
+        feats = spec_augment(model.prepare(feats, lengths), lengths, gen)
         logits, t_star, _, used, _ = runner(feats, lengths)
         loss = rc_loss(logits, time_dependent_targets(data, idx, t_star), beta, model.config.head)
         opt.zero_grad(set_to_none=True)

@@ -31,7 +31,7 @@ from tqdm import tqdm
 from firstspike.model.checkpoint import CheckpointError, load_checkpoint, read_checkpoint, save_checkpoint
 from firstspike.model.classifier import KeywordSpotter, ModelConfig, SequenceClassifier
 from firstspike.model.feature_augment import FeatureAugment, spec_augment
-from firstspike.model.features import FeatureSet, default_cache_dir, load_features, normalise
+from firstspike.model.features import FeatureSet, default_cache_dir, load_features
 from firstspike.model.inference import decide, sequence_probabilities
 from firstspike.model.rank_coding import ENTROPY_READINGS, forward_until_spike, rc_loss
 
@@ -49,6 +49,7 @@ class TrainConfig:
     lr: float = 3e-3
     hidden: int = 128
     layers: int = 1
+    pcen: bool = False  # per-channel energy normalisation of the log-mels (model/pcen.py)
     theta: float = 0.9
     beta: float = 0.01
     entropy: str = "spike"
@@ -180,8 +181,7 @@ def time_dependent_targets(data: FeatureSet, idx: np.ndarray, t_star: torch.Tens
 # -- validation --------------------------------------------------------------------------------
 def validate(model: KeywordSpotter, data: FeatureSet, theta: float, device, batch_size: int) -> dict:
     """Accuracy at first spike (θ) and at the end, spiked share and mean (t*+1)/T on a split."""
-    probs = sequence_probabilities(model.classifier, data, model.feat_mean, model.feat_std,
-                                   model.config.head, batch_size, device)
+    probs = sequence_probabilities(model, data, batch_size, device)
     mask = model.config.firing_mask.numpy()
     first = decide(probs, mask, theta)
     end = np.array([int(np.argmax(p[-1])) for p in probs])
@@ -230,7 +230,7 @@ def _train(cfg: TrainConfig, d: Dist, device: torch.device) -> dict:
     show = cfg.progress and d.main
     corpus = _open_corpus(cfg.corpus, cfg.task)
     model_cfg = ModelConfig(list(corpus.labels), list(corpus.firing_labels), hidden=cfg.hidden,
-                            layers=cfg.layers, threshold=cfg.theta)
+                            layers=cfg.layers, threshold=cfg.theta, pcen=cfg.pcen)
     torch.manual_seed(cfg.seed)
     model = KeywordSpotter(model_cfg)
     cache = Path(cfg.cache_dir) if cfg.cache_dir else default_cache_dir(cfg.corpus)
@@ -242,10 +242,8 @@ def _train(cfg: TrainConfig, d: Dist, device: torch.device) -> dict:
     val_set = load_features(corpus, "val", model.frontend, cache, load_wav, None, cfg.seed, show)
     if d.active and d.main:
         dist.barrier()
-    mean, std = train_set.normalisation()
-    model.set_normalisation(mean, std)
+    model.fit_normalisation(train_set)
     model.to(device)
-    mean, std = model.feat_mean, model.feat_std
 
     theta = cfg.theta if cfg.mode == "rc" else math.inf
     beta = cfg.beta if cfg.mode == "rc" else 0.0
@@ -294,7 +292,7 @@ def _train(cfg: TrainConfig, d: Dist, device: torch.device) -> dict:
         bar = tqdm(batches, desc=f"{cfg.mode} epoch {epoch + 1}/{cfg.epochs}", unit="batch", disable=not show, leave=False)
         for idx in bar:
             feats, lengths = train_set.batch(idx)
-            feats = normalise(augment.augment_raw(feats, centres, gen), lengths, mean.cpu(), std.cpu())
+            feats = model.prepare(augment.augment_raw(feats, centres, gen).to(device), lengths.to(device)).cpu()
             if cfg.specaugment:
                 feats = spec_augment(feats, lengths, gen)
             feats, lengths = feats.to(device), lengths.to(device)
@@ -351,7 +349,7 @@ def _load_weights(path: Path, model: KeywordSpotter, device, action: str) -> Non
     """Copy a checkpoint's weights and feature normalisation into `model`, which must have its shape."""
     loaded, _ = load_checkpoint(path)
     mine, theirs = model.config.to_dict(), loaded.config.to_dict()
-    differ = [k for k in ("labels", "hidden", "layers", "n_mels", "hop_ms", "window_ms") if mine[k] != theirs[k]]
+    differ = [k for k in ("labels", "hidden", "layers", "pcen", "n_mels", "hop_ms", "window_ms") if mine[k] != theirs[k]]
     if differ:
         said = [f"labels ({len(theirs['labels'])} there, {len(mine['labels'])} here: pick the --task it was trained for)"
                 if k == "labels" else f"{k} ({theirs[k]} there, {mine[k]} here)" for k in differ]

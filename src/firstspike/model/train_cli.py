@@ -15,6 +15,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lr", type=float, default=3e-3, help="peak learning rate (linear warm-up, then cosine decay)")
     parser.add_argument("--hidden", type=int, default=None, help="LSTM units per layer (default: 128, or --init's)")
     parser.add_argument("--layers", type=int, default=None, help="LSTM layers (default: 1, or --init's)")
+    parser.add_argument("--pcen", action="store_true", default=None,
+                        help="per-channel energy normalisation of the log-mels before the LSTM (default: off, or "
+                             "--init's); measured in docs/benchmarks.md")
     parser.add_argument("--theta", type=float, default=0.9, help="spike threshold θ (rc training and read-out)")
     parser.add_argument("--beta", type=float, default=0.01,
                         help="entropy reward β (rc only): higher decides later, negative earlier with more false fires")
@@ -58,10 +61,10 @@ def run(args: argparse.Namespace) -> int:
         return 2
     from firstspike.model.checkpoint import CheckpointError, read_checkpoint
 
-    # The LSTM's size, unless given, is the one of the run being resumed or of the checkpoint fine-tuned.
-    hidden, layers = args.hidden, args.layers
+    # The model's shape, unless given, is the one of the run being resumed or of the checkpoint fine-tuned.
+    hidden, layers, pcen = args.hidden, args.layers, args.pcen
     shaped_by = Path(args.out) / "last.pt" if args.resume else args.init
-    if shaped_by and (hidden is None or layers is None):
+    if shaped_by:
         try:
             shape = read_checkpoint(shaped_by, map_location="cpu")["config"]
         except CheckpointError as err:
@@ -69,11 +72,12 @@ def run(args: argparse.Namespace) -> int:
             return 2
         hidden = shape["hidden"] if hidden is None else hidden
         layers = shape["layers"] if layers is None else layers
-    hidden, layers = 128 if hidden is None else hidden, 1 if layers is None else layers
+        pcen = shape.get("pcen", False) if pcen is None else pcen  # a mismatch is refused when the weights load
+    hidden, layers, pcen = 128 if hidden is None else hidden, 1 if layers is None else layers, bool(pcen)
     try:
         cfg = TrainConfig(
             corpus=args.corpus, out=args.out, task=args.task, mode=args.mode, epochs=args.epochs,
-            batch_size=args.batch_size, lr=args.lr, hidden=hidden, layers=layers, theta=args.theta,
+            batch_size=args.batch_size, lr=args.lr, hidden=hidden, layers=layers, pcen=pcen, theta=args.theta,
             beta=args.beta, entropy=args.entropy, seed=args.seed, patience=args.patience, device=args.device,
             workers=args.workers, resume=args.resume, init=args.init, max_train_clips=args.max_train_clips,
             chunk=args.chunk,
