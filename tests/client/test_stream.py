@@ -10,6 +10,8 @@ import subprocess
 import sys
 import time
 
+import psutil
+
 from firstspike.cli import main
 
 
@@ -99,7 +101,14 @@ def test_ctrl_c_prints_a_partial_summary_without_a_traceback(server, audio):
          "--threshold", "1.0"],  # nothing fires early: every clip streams to its end in real time
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True,
     )
-    time.sleep(3.0)  # importing, then about a clip and a half in real time
+    # Interrupt once a stream is under way: a fixed sleep once landed during the imports on a busy machine.
+    streaming = psutil.Process(proc.pid)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not any(
+            c.raddr and c.raddr.port == server.port and c.status == psutil.CONN_ESTABLISHED
+            for c in streaming.net_connections(kind="tcp")):
+        time.sleep(0.05)
+    time.sleep(0.5)  # part of a clip in real time
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, err
