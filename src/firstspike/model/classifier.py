@@ -144,24 +144,9 @@ class KeywordSpotter(nn.Module):
         self.feat_mean.copy_(torch.as_tensor(mean, dtype=torch.float32))
         self.feat_std.copy_(torch.as_tensor(std, dtype=torch.float32).clamp_min(1e-3))
 
-    def fit_normalisation(self, data: FeatureSet, batch_size: int = 256) -> None:
+    def fit_normalisation(self, data: FeatureSet) -> None:
         """Statistics of the features the LSTM reads (after PCEN, if any) over every frame of `data`."""
-        if self.pcen is None:
-            self.set_normalisation(*data.normalisation())
-            return
-        total = torch.zeros(self.config.n_mels, dtype=torch.float64)
-        squares, frames = torch.zeros_like(total), 0
-        with torch.no_grad():
-            for start in range(0, len(data), batch_size):
-                raw, lengths = data.batch(range(start, min(start + batch_size, len(data))))
-                feats = self.pcen(raw)
-                valid = feats[torch.arange(feats.shape[1])[None, :] < lengths[:, None]].double()
-                total += valid.sum(0)
-                squares += valid.square().sum(0)
-                frames += valid.shape[0]
-        mean = total / frames
-        std = ((squares - frames * mean.square()) / max(frames - 1, 1)).clamp_min(0).sqrt()
-        self.set_normalisation(mean.float(), std.float())
+        self.set_normalisation(*data.normalisation(self.pcen))
 
     def normalise(self, feats: torch.Tensor) -> torch.Tensor:
         return (feats - self.feat_mean) / self.feat_std

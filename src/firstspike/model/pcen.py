@@ -3,7 +3,7 @@
 Why: each band's energy is divided by a running average of itself before it is compressed, so a
 stream's level, spectral tilt and steady background fall away and onsets stand out. On the default
 corpus it made rank-coded models more accurate at the same false-fire rate and earlier to decide, and
-it cost one unseen synthesiser accuracy (docs/benchmarks.md, *PCEN*). It is a model option
+cost the unseen flite and festival voices accuracy (docs/benchmarks.md, *PCEN*). It is a model option
 (`firstspike train --pcen`), off by default.
 
     M_t = running mean of E up to t (time constant 1 / s frames), bias-corrected
