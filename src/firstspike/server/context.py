@@ -52,8 +52,13 @@ class ServerContext:
         self._sweeper: asyncio.Task | None = None
 
     @property
+    def stalled_models(self) -> list[str]:
+        """Models whose scheduler has stopped after starting: their streams would never be stepped."""
+        return [name for name, engine in self.engines.items() if self.started and not engine.running]
+
+    @property
     def ready(self) -> bool:
-        return self.started and not self.draining
+        return self.started and not self.draining and not self.stalled_models
 
     # -- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
@@ -88,15 +93,25 @@ class ServerContext:
             await asyncio.sleep(0.02)
 
     async def _sweep_idle(self) -> None:
-        """Fail streams whose client has gone quiet; one timer for all sessions, not one per message."""
+        """Fail streams whose client has gone quiet; one timer for all sessions, not one per message.
+
+        A stream that has ended (stop, end of speech) waits only for the model to step what is
+        buffered, at most `buffer_seconds` of audio; one still undecided after the idle limit will
+        never be, and its client hears an internal error instead of waiting forever."""
         limit = self.settings.idle_timeout_s
         period = min(0.5, limit / 4)
         while True:
             await asyncio.sleep(period)
             now = time.monotonic()
             for session in list(self.sessions.values()):
-                if not session.finished and not session.stopping and now - session.last_activity > limit:
-                    session.fail(protocol.ERR_IDLE_TIMEOUT, f"no message from the client for {limit:g} s")
+                if session.finished:
+                    continue
+                if not session.stopping:
+                    if now - session.last_activity > limit:
+                        session.fail(protocol.ERR_IDLE_TIMEOUT, f"no message from the client for {limit:g} s")
+                elif now - session.stopping_since > limit:
+                    log.error("session %s: no decision %.1f s after its audio ended", session.id, limit)
+                    session.fail(protocol.ERR_INTERNAL, f"the model did not finish the stream within {limit:g} s of its end")
 
     # -- policy ------------------------------------------------------------------------------
     def authorised(self, headers, query_params) -> bool:

@@ -185,6 +185,12 @@ class BatchEngine:
     def start(self) -> None:
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._run(), name=f"engine-{self.model.name}")
+            self._task.add_done_callback(self._log_unexpected_exit)
+
+    def _log_unexpected_exit(self, task: asyncio.Task) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            log.critical("model %s: the scheduler stopped; its streams get no more audio stepped",
+                         self.model.name, exc_info=task.exception())
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -204,7 +210,14 @@ class BatchEngine:
             ready = np.roll(ready, -self._rotate)[: self.max_batch]
         return ready
 
+    @property
+    def running(self) -> bool:
+        """Is the scheduler task alive? (/readyz reports a model whose scheduler has stopped.)"""
+        return self._task is not None and not self._task.done()
+
     async def _run(self) -> None:
+        """Tick forever. Nothing a tick does may end this task: a dead scheduler would leave every
+        stream of the model waiting for audio that is never stepped."""
         loop = asyncio.get_running_loop()
         last_tick = -float("inf")
         while True:
@@ -216,27 +229,34 @@ class BatchEngine:
             # Ticks start at most every max_wait: under load, streams whose chunks arrive in that
             # window share each model call (every call and tick has a fixed cost, so a stream of
             # tiny ticks burns the CPU that more streams need). A tick after a quiet spell, or for
-            # a lone stream, starts at once.
+            # a lone stream, starts at once. After the pause, look again: more streams may be
+            # ready, and the ones that were may have ended.
             wait = last_tick + self.max_wait - loop.time()
             if wait > 0 and self.attached > 1:
                 await asyncio.sleep(wait)
-                rows = self._ready_rows()
-            last_tick = loop.time()
-            tick = self._plan(rows)
-            try:
-                outcome = await loop.run_in_executor(self._executor, self._compute, tick)
-            except asyncio.CancelledError:
-                raise
-            except Exception as err:  # a broken model must fail its streams, not the server
-                log.exception("model %s step failed", self.model.name)
-                self._fail_rows(tick.rows, tick.generations, str(err))
                 continue
-            self._m_frames.inc(outcome.calls * self.hops_per_call)
-            self._m_audio.inc(outcome.calls * self._seconds_per_call)
-            try:
-                self._apply(tick, outcome)
-            except Exception:
-                log.exception("model %s: delivering results failed", self.model.name)
+            last_tick = loop.time()
+            await self._tick(loop, rows)
+
+    async def _tick(self, loop: asyncio.AbstractEventLoop, rows: np.ndarray) -> None:
+        """Plan, compute and deliver one tick; a failure fails this tick's streams, not the scheduler."""
+        generations = self._generation[rows]
+        try:
+            tick = self._plan(rows)
+            outcome = await loop.run_in_executor(self._executor, self._compute, tick)
+        except asyncio.CancelledError:
+            raise
+        except Exception as err:  # a broken model must fail its streams, not the server
+            log.exception("model %s step failed", self.model.name)
+            self._fail_rows(rows, generations, str(err))
+            return
+        self._m_frames.inc(outcome.calls * self.hops_per_call)
+        self._m_audio.inc(outcome.calls * self._seconds_per_call)
+        try:
+            self._apply(tick, outcome)
+        except Exception as err:
+            log.exception("model %s: delivering results failed", self.model.name)
+            self._fail_rows(rows, generations, f"delivering results failed: {err}")
 
     def _plan(self, rows: np.ndarray) -> "_Tick":
         """On the loop thread: copy out everything the worker needs, and consume the audio it will use.

@@ -100,12 +100,16 @@ async def healthz() -> dict:
 async def readyz(request: Request) -> JSONResponse:
     """Ready for new streams: models loaded, engines running, not draining."""
     ctx = _ctx(request)
+    stalled = ctx.stalled_models
+    status = "ready" if ctx.ready else "draining" if ctx.draining else "stalled" if stalled else "starting"
     body = {
-        "status": "ready" if ctx.ready else ("draining" if ctx.draining else "starting"),
+        "status": status,
         "sessions": len(ctx.sessions),
         "max_sessions": ctx.settings.max_sessions,
         "models": [model.full_name for model in ctx.models.values()],
     }
+    if stalled:
+        body["stalled_models"] = stalled
     return JSONResponse(body, 200 if ctx.ready else 503)
 
 

@@ -108,6 +108,7 @@ class StreamSession:
         self._backlog: deque[np.ndarray] = deque()  # samples waiting for room in the engine's buffer
         self.on_resume: Callable[[], None] | None = None  # called when the backlog has gone
         self.stopping = False  # `stop` has begun (the client's, the end of speech's, or shutdown's)
+        self.stopping_since: float | None = None  # time.monotonic() when it began
         # With "endpoint_ms": the end-of-speech detector, and whether it has ended the stream.
         self.endpointer = None if endpoint_ms is None else Endpointer(self.info.sample_rate, endpoint_ms)
         self.endpointed = False
@@ -135,7 +136,7 @@ class StreamSession:
         ready = self._accept(samples, received_at)
         if self.endpointer is not None and self.endpointer.push(samples):
             self.endpointed = True
-            self.stopping = True
+            self._begin_stopping()
             self._end_of_speech = asyncio.get_running_loop().create_task(self._drain_at_end_of_speech(received_at))
         return ready
 
@@ -152,8 +153,12 @@ class StreamSession:
         """
         if self.stopping:
             return
-        self.stopping = True
+        self._begin_stopping()
         await self._drain(received_at, mid_sample_ok)
+
+    def _begin_stopping(self) -> None:
+        self.stopping = True
+        self.stopping_since = time.monotonic()
 
     async def _drain(self, received_at: float, mid_sample_ok: bool) -> None:
         """The work of a stop, once `stopping` is set (by `stop`, or at once by the end of speech)."""
