@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 
 import numpy as np
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 
 from firstspike.server.engine import BatchEngine
 from firstspike.server.metrics import ServerMetrics
@@ -16,6 +18,10 @@ class _Listener:
 
     def __init__(self) -> None:
         self.events: list[str] = []
+
+    @property
+    def ended(self) -> bool:
+        return any(event in ("decision", "drained") or event.startswith("error") for event in self.events)
 
     def on_decision(self, frames, label_index, score) -> None:
         self.events.append("decision")
@@ -33,9 +39,15 @@ class _Listener:
         self.events.append(f"error: {message}")
 
 
-def _engine(max_wait_ms: float) -> BatchEngine:
-    model = next(iter(load_models([], None).values()))
-    return BatchEngine(model, 4, max_batch=64, max_wait_ms=max_wait_ms, buffer_seconds=2.0, metrics=ServerMetrics())
+_MODEL = None
+
+
+def _engine(max_wait_ms: float, capacity: int = 4, max_batch: int = 64, buffer_seconds: float = 2.0) -> BatchEngine:
+    global _MODEL
+    if _MODEL is None:
+        _MODEL = next(iter(load_models([], None).values()))
+    return BatchEngine(_MODEL, capacity, max_batch=max_batch, max_wait_ms=max_wait_ms,
+                       buffer_seconds=buffer_seconds, metrics=ServerMetrics())
 
 
 async def _until(condition, seconds: float = 5.0) -> None:
@@ -154,5 +166,85 @@ def test_an_ended_stream_the_model_never_finishes_gets_an_internal_error_not_a_h
         finally:
             session.close()
             await ctx.stop()
+
+    asyncio.run(scenario())
+
+
+_operations = st.lists(
+    st.one_of(
+        st.tuples(st.just("attach"), st.sampled_from([1.0, 1.0, 1e-6])),  # θ = 1 never fires, 1e-6 at once
+        st.tuples(st.just("write"), st.integers(0, 3), st.sampled_from([1, 1, 2, 7, 30])),  # stream, hops
+        st.tuples(st.just("flush"), st.integers(0, 3)),
+        st.tuples(st.just("detach"), st.integers(0, 3)),
+        st.tuples(st.just("sleep"), st.sampled_from([1, 3, 8, 15])),  # ms: inside a tick's max-wait pause, or past it
+    ),
+    max_size=25,
+).map(lambda operations: [("attach", 1.0), ("attach", 1.0), *operations])  # a neighbour makes ticks pace
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# What the search found against the old scheduler: 30 hops are three ticks; the stream vanishes in the pause.
+@example(operations=[("attach", 1.0), ("attach", 1.0), ("write", 0, 30), ("sleep", 1), ("detach", 0)], max_wait_ms=5.0)
+@given(operations=_operations, max_wait_ms=st.sampled_from([0.0, 5.0, 20.0]))
+def test_any_sequence_of_stream_events_keeps_the_scheduler_stepping_and_ends_each_flushed_stream_once(
+    operations, max_wait_ms
+):
+    """Streams attach, write, end and vanish in any order, with ticks paced or not and batches capped.
+
+    Afterwards the scheduler is alive, a stream that ended its audio hears exactly one ending (a decision
+    or drained), a detached stream hears nothing more, and a new stream is still stepped.
+    """
+
+    async def scenario():
+        engine = _engine(max_wait_ms, capacity=6, max_batch=2, buffer_seconds=0.2)  # small: room runs out
+        engine.start()
+        streams: list[tuple[int, _Listener]] = []
+        flushed: list[_Listener] = []
+        detached: dict[int, int] = {}  # id(listener) → events heard before its detach
+        rng = np.random.default_rng(0)
+        try:
+            for operation in operations:
+                kind = operation[0]
+                if kind == "attach" and engine._free:
+                    listener = _Listener()
+                    streams.append((engine.attach(listener, operation[1], 0), listener))
+                elif kind == "sleep":
+                    await asyncio.sleep(operation[1] / 1000)
+                elif kind != "attach" and streams:
+                    slot, listener = streams[operation[1] % len(streams)]
+                    if id(listener) in detached:
+                        continue
+                    if kind == "write" and listener not in flushed:
+                        engine.write(slot, rng.standard_normal(operation[2] * engine.spc).astype(np.float32) * 0.1)
+                    elif kind == "flush" and listener not in flushed:
+                        # what a session does: the last partial call is padded out before the flush
+                        pending = int(engine._tail[slot] - engine._head[slot]) % engine.spc
+                        if pending:
+                            engine.write(slot, np.zeros(engine.spc - pending, np.float32))
+                        engine.flush(slot)
+                        flushed.append(listener)
+                    elif kind == "detach":
+                        engine.detach(slot)
+                        detached[id(listener)] = len(listener.events)
+                await asyncio.sleep(0)
+            live_flushed = [listener for listener in flushed if id(listener) not in detached]
+            await _until(lambda: all(listener.ended for listener in live_flushed))
+            await asyncio.sleep(0.05)  # anything still in flight lands now
+            assert engine.running
+            for listener in live_flushed:
+                endings = [e for e in listener.events if e in ("decision", "drained") or e.startswith("error")]
+                assert len(endings) == 1, listener.events
+            for _, listener in streams:
+                if id(listener) in detached:
+                    assert len(listener.events) == detached[id(listener)], "a detached stream heard more"
+            for slot, listener in streams:
+                if id(listener) not in detached:
+                    engine.detach(slot)
+            fresh = _Listener()
+            slot = engine.attach(fresh, 1.0, 0)
+            engine.write(slot, np.zeros(engine.spc, np.float32))
+            await _until(lambda: engine.frames_of(slot) == engine.hops_per_call)
+        finally:
+            await engine.stop()
 
     asyncio.run(scenario())
