@@ -50,14 +50,21 @@ def build_corpus(root: Path, scratch: Path) -> Path:
 
 
 def spiky_model(hidden: int = 24, layers: int = 1, seed: int = 0, head: str = "softmax",
-                pcen: bool = False) -> KeywordSpotter:
+                pcen: bool = False, keep_logmel: bool = False) -> KeywordSpotter:
     """An untrained sc12 model with a sharpened head, so first spikes happen at varied frames."""
     labels, firing = task_labels("sc12")
     torch.manual_seed(seed)
     model = KeywordSpotter(ModelConfig(labels, firing, hidden=hidden, layers=layers, threshold=0.5, head=head,
-                                       pcen=pcen)).eval()
+                                       pcen=pcen, keep_logmel=keep_logmel)).eval()
     with torch.no_grad():
         # PCEN features sit near 0-2, log-mels near -6
-        model.set_normalisation(torch.full((40,), 0.5 if pcen else -6.0), torch.full((40,), 0.5 if pcen else 3.0))
+        logmel_mean, logmel_std = torch.full((40,), -6.0), torch.full((40,), 3.0)
+        pcen_mean, pcen_std = torch.full((40,), 0.5), torch.full((40,), 0.5)
+        if not pcen:
+            model.set_normalisation(logmel_mean, logmel_std)
+        elif keep_logmel:
+            model.set_normalisation(torch.cat([logmel_mean, pcen_mean]), torch.cat([logmel_std, pcen_std]))
+        else:
+            model.set_normalisation(pcen_mean, pcen_std)
         model.classifier.head.weight.mul_(12.0)
     return model

@@ -19,16 +19,26 @@ def pcen_model():
     return spiky_model(pcen=True)
 
 
+@pytest.fixture(scope="module")
+def keep_logmel_model():
+    return spiky_model(pcen=True, keep_logmel=True)
+
+
 # The integer frontend rounds its DFT basis (an error floor 54-58 dB under the loudest bin), which PCEN's
 # division by the running mean shows more than a log does; its exactness is test_integer_frontend.py's.
 @pytest.mark.parametrize("variant, integer_frontend, atol", [("fused", False, 1e-5), ("lstm-op", False, 1e-5),
                                                              ("fused", True, 2e-2)])
-def test_step_graphs_match_pytorch_hop_by_hop(pcen_model, tmp_path, variant, integer_frontend, atol):
+@pytest.mark.parametrize("keep_logmel", [False, True], ids=["pcen", "pcen+logmel"])
+def test_step_graphs_match_pytorch_hop_by_hop(request, tmp_path, variant, integer_frontend, atol, keep_logmel):
+    pcen_model = request.getfixturevalue("keep_logmel_model" if keep_logmel else "pcen_model")
+    if integer_frontend and keep_logmel:
+        atol = 5e-2  # the log of this quiet noise shows the rounding too: test_integer_frontend.py's bound
     path = tmp_path / "pcen.onnx"
     info = export_model(pcen_model, {"mode": "rc"}, path, model_name="pcen", model_version="0", variant=variant,
                         integer_frontend=integer_frontend)
     assert [slot.name for slot in info.state_layout][:3] == ["frontend.overlap", "frontend.pcen.m", "frontend.pcen.q"]
     assert info.state_size == 240 + 41 + 2 * 24
+    assert info.extra["firstspike.features"] == ("logmel+pcen" if keep_logmel else "pcen")
     session, _ = open_step_session(path)
     g = torch.Generator().manual_seed(1)
     audio = 0.003 * torch.randn(2, 16000, generator=g)

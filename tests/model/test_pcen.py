@@ -74,3 +74,34 @@ def test_a_pcen_model_streams_like_its_whole_clip_forward_and_fits_its_normalisa
             p, state = model.step(audio[:, t * model.hop:(t + 1) * model.hop], state)
             stepped.append(p)
     torch.testing.assert_close(torch.stack(stepped, 1), whole, atol=1e-5, rtol=0)
+
+
+def test_keep_logmel_feeds_the_lstm_both_feature_sets_and_streams_like_its_whole_clip_forward():
+    labels, firing = task_labels("sc12")
+    torch.manual_seed(0)
+    model = KeywordSpotter(ModelConfig(labels, firing, hidden=16, pcen=True, keep_logmel=True)).eval()
+    assert model.classifier.lstm.input_size == 80 and model.frontend_state_size == 240 + 41
+    audio = _speechlike(seconds=0.6)
+    logmel = model.frontend(audio)
+    data = FeatureSet(feats=logmel.reshape(-1, 40).numpy(), offsets=torch.tensor([0, 60, 120]).numpy(), rows=[None, None],
+                      targets=torch.zeros(2, dtype=torch.long).numpy(), onset_frames=torch.zeros(2).numpy(),
+                      offset_frames=torch.zeros(2).numpy(), early_targets=torch.zeros(2).numpy())
+    model.fit_normalisation(data)
+    both = torch.cat([logmel, model.pcen(logmel)], dim=-1).reshape(-1, 80)  # log-mels first, then PCEN
+    torch.testing.assert_close(model.feat_mean, both.mean(0), atol=1e-5, rtol=0)
+    torch.testing.assert_close(model.feat_std, both.std(0).clamp_min(1e-3), atol=1e-5, rtol=0)
+    with torch.no_grad():
+        whole = model.probabilities(model(audio))
+        state, stepped = model.initial_state(2), []
+        for t in range(whole.shape[1]):
+            p, state = model.step(audio[:, t * model.hop:(t + 1) * model.hop], state)
+            stepped.append(p)
+    torch.testing.assert_close(torch.stack(stepped, 1), whole, atol=1e-5, rtol=0)
+
+
+def test_keep_logmel_without_pcen_is_refused():
+    import pytest
+
+    labels, firing = task_labels("sc12")
+    with pytest.raises(ValueError, match="needs pcen"):
+        ModelConfig(labels, firing, keep_logmel=True)

@@ -230,3 +230,18 @@ def test_pcen_trains_evaluates_and_a_fine_tune_keeps_its_frontend(runs, tiny_tra
     capsys.readouterr()
     assert main([*common, "--pcen", "--init", str(runs / "rc" / "best.pt"), "--out", str(tmp_path / "bad")]) == 2
     assert "pcen (False there, True here)" in capsys.readouterr().err
+
+
+def test_keep_logmel_trains_and_exports_and_a_fine_tune_keeps_it(tiny_train_corpus, tmp_path, capsys):
+    common = ["train", "--corpus", str(tiny_train_corpus), "--epochs", "1", "--theta", "0.5", *SMALL]
+    capsys.readouterr()
+    assert main([*common, "--keep-logmel", "--out", str(tmp_path / "alone")]) == 2  # it needs --pcen
+    assert "needs --pcen" in capsys.readouterr().err
+    assert main([*common, "--pcen", "--keep-logmel", "--out", str(tmp_path / "both")]) == 0
+    model, _ = load_checkpoint(tmp_path / "both" / "best.pt")
+    assert model.config.keep_logmel and model.classifier.lstm.input_size == 2 * model.config.n_mels
+    # statistics of the log-mels (about -6), then of the PCEN features (0-3)
+    assert float(model.feat_mean[:40].mean()) < -2 and 0 < float(model.feat_mean[40:].mean()) < 3
+    assert main(["export", str(tmp_path / "both" / "best.pt"), "-o", str(tmp_path / "both.onnx")]) == 0
+    assert main([*common, "--init", str(tmp_path / "both" / "best.pt"), "--out", str(tmp_path / "ft")]) == 0
+    assert load_checkpoint(tmp_path / "ft" / "best.pt")[0].config.keep_logmel

@@ -51,6 +51,7 @@ def model_info(model: KeywordSpotter, checkpoint: dict, *, model_name: str, mode
             "firstspike.head": config.head,
             "firstspike.mode": str(checkpoint.get("mode", "")),
             "firstspike.n_mels": str(config.n_mels),
+            "firstspike.features": "logmel+pcen" if config.keep_logmel else "pcen" if config.pcen else "logmel",
             "firstspike.hidden": str(config.hidden),
             "firstspike.layers": str(config.layers),
         },

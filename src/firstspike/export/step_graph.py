@@ -84,6 +84,7 @@ class FusedStep(nn.Module):
         self.layers = lstm.num_layers
         self.sizes = [slot.size for slot in state_layout(model)]
         self.pcen = model.pcen
+        self.keep_logmel = model.config.keep_logmel
         self.front_slots = 1 if model.pcen is None else 3  # overlap, then PCEN's m and q
         self.head_kind = model.config.head
         with torch.no_grad():
@@ -99,7 +100,7 @@ class FusedStep(nn.Module):
                 w_hh = getattr(lstm, f"weight_hh_l{layer}")
                 bias = getattr(lstm, f"bias_ih_l{layer}") + getattr(lstm, f"bias_hh_l{layer}")
                 if layer == 0:  # W (x - m) / s + b = (W / s) x + (b - W (m / s)); PCEN's - δ^r joins m
-                    shift = model.feat_mean + (0.0 if model.pcen is None else model.pcen.offset)
+                    shift = model.feat_mean + self._pcen_offsets(model)
                     bias = bias - w_ih @ (shift / model.feat_std)
                     w_ih = w_ih / model.feat_std[None, :]
                 scale = torch.ones(4 * hidden)
@@ -109,6 +110,15 @@ class FusedStep(nn.Module):
                 self.register_buffer(f"gates_bias_{layer}", bias[order] * scale)
             self.register_buffer("head_weight", head.weight.t().contiguous())
             self.register_buffer("head_bias", head.bias.clone())
+
+    @staticmethod
+    def _pcen_offsets(model: KeywordSpotter) -> torch.Tensor | float:
+        """The δ^r that `_features` leaves out of each PCEN input (none for the log-mels it keeps)."""
+        if model.pcen is None:
+            return 0.0
+        n_mels = model.pcen.n_mels
+        offsets = torch.full((n_mels,), model.pcen.offset)
+        return torch.cat([torch.zeros(n_mels), offsets]) if model.config.keep_logmel else offsets
 
     def _lstm_cell(self, layer: int, x: torch.Tensor, h: torch.Tensor, c: torch.Tensor):
         """One LSTM step with a single Sigmoid, which onnxruntime fuses into the Gemm before it
@@ -156,7 +166,8 @@ class FusedStep(nn.Module):
 
     def _features(self, frame: torch.Tensor, pcen_state: list[torch.Tensor]) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """A frame → the first layer's input before normalisation (folded into its weights), and PCEN's
-        new running sums. With PCEN the mel energy goes in directly: it is exp(log-mel), so no Log."""
+        new running sums. PCEN takes the mel energy directly: it is exp(log-mel), so no Log unless the
+        model keeps the log-mels too."""
         energy = torch.addmm(self.log_floor, self.dft.power(frame), self.dft.mel_basis)
         if self.pcen is None:
             return torch.log(energy), pcen_state
@@ -166,6 +177,8 @@ class FusedStep(nn.Module):
         ratio = energy / (m / q).pow(self.pcen.alpha) + self.pcen.delta
         # - δ^r is in the first layer's bias; ROOT is 0.5, one Sqrt
         x = torch.sqrt(ratio) if self.pcen.root == 0.5 else ratio.pow(self.pcen.root)
+        if self.keep_logmel:
+            x = torch.cat([torch.log(energy), x], dim=1)
         return x, [m, q]
 
     def _probs(self, x: torch.Tensor) -> torch.Tensor:

@@ -34,6 +34,7 @@ class ModelConfig:
     head: str = "softmax"
     chrono_t_max: float = 100.0
     pcen: bool = False  # per-channel energy normalisation of the log-mels (model/pcen.py)
+    keep_logmel: bool = False  # with PCEN: the LSTM reads the log-mels too, beside the PCEN features
 
     def __post_init__(self) -> None:
         self.labels = list(self.labels)
@@ -49,6 +50,13 @@ class ModelConfig:
             raise ValueError(f"threshold must lie in (0, 1], got {self.threshold}")
         if self.hidden <= 0 or self.layers <= 0:
             raise ValueError("hidden and layers must be positive")
+        if self.keep_logmel and not self.pcen:
+            raise ValueError("keep_logmel keeps the log-mels beside PCEN's features, so it needs pcen")
+
+    @property
+    def n_features(self) -> int:
+        """What the LSTM reads per frame: the mel bands, twice with `keep_logmel` (log-mels, then PCEN)."""
+        return self.n_mels * (2 if self.keep_logmel else 1)
 
     @property
     def firing_mask(self) -> torch.Tensor:
@@ -126,10 +134,10 @@ class KeywordSpotter(nn.Module):
         super().__init__()
         self.config = config
         self.frontend = LogMelFrontend(config.sample_rate, config.window_ms, config.hop_ms, config.n_mels)
-        self.register_buffer("feat_mean", torch.zeros(config.n_mels))
-        self.register_buffer("feat_std", torch.ones(config.n_mels))
+        self.register_buffer("feat_mean", torch.zeros(config.n_features))
+        self.register_buffer("feat_std", torch.ones(config.n_features))
         self.pcen = Pcen(config.n_mels) if config.pcen else None
-        self.classifier = SequenceClassifier(config.n_mels, config.hidden, config.layers, len(config.labels), config.chrono_t_max)
+        self.classifier = SequenceClassifier(config.n_features, config.hidden, config.layers, len(config.labels), config.chrono_t_max)
 
     @property
     def hop(self) -> int:
@@ -146,21 +154,25 @@ class KeywordSpotter(nn.Module):
 
     def fit_normalisation(self, data: FeatureSet) -> None:
         """Statistics of the features the LSTM reads (after PCEN, if any) over every frame of `data`."""
-        self.set_normalisation(*data.normalisation(self.pcen))
+        self.set_normalisation(*data.normalisation(None if self.pcen is None else self.from_logmel))
+
+    def from_logmel(self, logmel: torch.Tensor) -> torch.Tensor:
+        """Raw log-mel [B, T, F] from a stream's start → the LSTM's features before normalisation."""
+        if self.pcen is None:
+            return logmel
+        pcen = self.pcen(logmel)
+        return torch.cat([logmel, pcen], dim=-1) if self.config.keep_logmel else pcen
 
     def normalise(self, feats: torch.Tensor) -> torch.Tensor:
         return (feats - self.feat_mean) / self.feat_std
 
     def prepare(self, raw: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """A padded batch of raw log-mel [B, T, F] (a `FeatureSet` batch) → what the LSTM reads, padding zero."""
-        if self.pcen is not None:
-            raw = self.pcen(raw)
-        return normalise(raw, lengths, self.feat_mean, self.feat_std)
+        return normalise(self.from_logmel(raw), lengths, self.feat_mean, self.feat_std)
 
     def features(self, audio: torch.Tensor) -> torch.Tensor:
-        """Audio [B, N] → the LSTM's input [B, N // hop, n_mels]: log-mel, PCEN'd if configured, normalised."""
-        feats = self.frontend(audio)
-        return self.normalise(feats if self.pcen is None else self.pcen(feats))
+        """Audio [B, N] → the LSTM's input [B, N // hop, n_features]: log-mel and/or PCEN, normalised."""
+        return self.normalise(self.from_logmel(self.frontend(audio)))
 
     def forward(self, audio: torch.Tensor) -> torch.Tensor:
         """Audio [B, N] → logits [B, T, K]."""
@@ -187,6 +199,9 @@ class KeywordSpotter(nn.Module):
         overlap, pcen_state = torch.split(front, [self.frontend.overlap_size, front.shape[1] - self.frontend.overlap_size], dim=1)
         feat, overlap = self.frontend.step(hop_audio, overlap)
         if self.pcen is not None:
-            feat, pcen_state = self.pcen.step(feat, pcen_state)
+            logmel = feat
+            feat, pcen_state = self.pcen.step(logmel, pcen_state)
+            if self.config.keep_logmel:
+                feat = torch.cat([logmel, feat], dim=-1)
         logits, (h, c) = self.classifier(self.normalise(feat).unsqueeze(1), (h, c))
         return self.probabilities(logits[:, 0]), (torch.cat([overlap, pcen_state], dim=1), h, c)

@@ -56,19 +56,20 @@ class FeatureSet:
 
     def normalisation(self, transform=None, batch_size: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-band mean and std over every frame of the split, of `transform`'s output when given (PCEN,
-        which needs each sequence from its start, so it runs over padded batches)."""
+        which needs each sequence from its start, so it runs over padded batches, and may return more
+        bands than it takes)."""
         if transform is None:
             feats = torch.from_numpy(self.feats).double()
             return feats.mean(0).float(), feats.std(0).float()
-        total = torch.zeros(self.feats.shape[1], dtype=torch.float64)
-        squares, frames = torch.zeros_like(total), 0
+        total = squares = torch.zeros((), dtype=torch.float64)  # broadcast to the output's bands
+        frames = 0
         with torch.no_grad():
             for start in range(0, len(self), batch_size):
                 raw, lengths = self.batch(range(start, min(start + batch_size, len(self))))
                 out = transform(raw)
                 valid = out[torch.arange(out.shape[1])[None, :] < lengths[:, None]].double()
-                total += valid.sum(0)
-                squares += valid.square().sum(0)
+                total = total + valid.sum(0)
+                squares = squares + valid.square().sum(0)
                 frames += valid.shape[0]
         mean = total / frames
         std = ((squares - frames * mean.square()) / max(frames - 1, 1)).clamp_min(0).sqrt()

@@ -50,6 +50,7 @@ class TrainConfig:
     hidden: int = 128
     layers: int = 1
     pcen: bool = False  # per-channel energy normalisation of the log-mels (model/pcen.py)
+    keep_logmel: bool = False  # with pcen: the LSTM reads the log-mels beside the PCEN features
     theta: float = 0.9
     beta: float = 0.01
     entropy: str = "spike"
@@ -85,6 +86,8 @@ class TrainConfig:
             raise ValueError("need lr > 0, a finite beta and patience >= 1")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must lie in [0, 1), got {self.dropout}")
+        if self.keep_logmel and not self.pcen:
+            raise ValueError("--keep-logmel keeps the log-mels beside PCEN's features: it needs --pcen")
         if not 0.0 <= self.warp < 0.5 or self.gain_db < 0 or self.eq_db < 0:
             raise ValueError(f"need 0 <= warp < 0.5, gain_db >= 0 and eq_db >= 0, got warp={self.warp}, "
                              f"gain_db={self.gain_db}, eq_db={self.eq_db}")
@@ -230,7 +233,8 @@ def _train(cfg: TrainConfig, d: Dist, device: torch.device) -> dict:
     show = cfg.progress and d.main
     corpus = _open_corpus(cfg.corpus, cfg.task)
     model_cfg = ModelConfig(list(corpus.labels), list(corpus.firing_labels), hidden=cfg.hidden,
-                            layers=cfg.layers, threshold=cfg.theta, pcen=cfg.pcen)
+                            layers=cfg.layers, threshold=cfg.theta, pcen=cfg.pcen,
+                            keep_logmel=cfg.keep_logmel)
     torch.manual_seed(cfg.seed)
     model = KeywordSpotter(model_cfg)
     cache = Path(cfg.cache_dir) if cfg.cache_dir else default_cache_dir(cfg.corpus)
@@ -349,7 +353,7 @@ def _load_weights(path: Path, model: KeywordSpotter, device, action: str) -> Non
     """Copy a checkpoint's weights and feature normalisation into `model`, which must have its shape."""
     loaded, _ = load_checkpoint(path)
     mine, theirs = model.config.to_dict(), loaded.config.to_dict()
-    differ = [k for k in ("labels", "hidden", "layers", "pcen", "n_mels", "hop_ms", "window_ms") if mine[k] != theirs[k]]
+    differ = [k for k in ("labels", "hidden", "layers", "pcen", "keep_logmel", "n_mels", "hop_ms", "window_ms") if mine[k] != theirs[k]]
     if differ:
         said = [f"labels ({len(theirs['labels'])} there, {len(mine['labels'])} here: pick the --task it was trained for)"
                 if k == "labels" else f"{k} ({theirs[k]} there, {mine[k]} here)" for k in differ]

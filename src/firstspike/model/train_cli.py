@@ -18,6 +18,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pcen", action="store_true", default=None,
                         help="per-channel energy normalisation of the log-mels before the LSTM (default: off, or "
                              "--init's); measured in docs/benchmarks.md")
+    parser.add_argument("--keep-logmel", action="store_true", default=None,
+                        help="with --pcen: the LSTM reads the plain log-mels too, beside the PCEN features "
+                             "(default: off, or --init's); measured in docs/benchmarks.md")
     parser.add_argument("--theta", type=float, default=0.9, help="spike threshold θ (rc training and read-out)")
     parser.add_argument("--beta", type=float, default=0.01,
                         help="entropy reward β (rc only): higher decides later, negative earlier with more false fires")
@@ -62,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     from firstspike.model.checkpoint import CheckpointError, read_checkpoint
 
     # The model's shape, unless given, is the one of the run being resumed or of the checkpoint fine-tuned.
-    hidden, layers, pcen = args.hidden, args.layers, args.pcen
+    hidden, layers, pcen, keep_logmel = args.hidden, args.layers, args.pcen, args.keep_logmel
     shaped_by = Path(args.out) / "last.pt" if args.resume else args.init
     if shaped_by:
         try:
@@ -73,12 +76,14 @@ def run(args: argparse.Namespace) -> int:
         hidden = shape["hidden"] if hidden is None else hidden
         layers = shape["layers"] if layers is None else layers
         pcen = shape.get("pcen", False) if pcen is None else pcen  # a mismatch is refused when the weights load
-    hidden, layers, pcen = 128 if hidden is None else hidden, 1 if layers is None else layers, bool(pcen)
+        keep_logmel = shape.get("keep_logmel", False) if keep_logmel is None else keep_logmel
+    hidden, layers = 128 if hidden is None else hidden, 1 if layers is None else layers
+    pcen, keep_logmel = bool(pcen), bool(keep_logmel)
     try:
         cfg = TrainConfig(
             corpus=args.corpus, out=args.out, task=args.task, mode=args.mode, epochs=args.epochs,
-            batch_size=args.batch_size, lr=args.lr, hidden=hidden, layers=layers, pcen=pcen, theta=args.theta,
-            beta=args.beta, entropy=args.entropy, seed=args.seed, patience=args.patience, device=args.device,
+            batch_size=args.batch_size, lr=args.lr, hidden=hidden, layers=layers, pcen=pcen, keep_logmel=keep_logmel,
+            theta=args.theta, beta=args.beta, entropy=args.entropy, seed=args.seed, patience=args.patience, device=args.device,
             workers=args.workers, resume=args.resume, init=args.init, max_train_clips=args.max_train_clips,
             chunk=args.chunk,
             dropout=args.dropout, specaugment=not args.no_specaugment, warp=args.warp, gain_db=args.gain_db, eq_db=args.eq_db,
