@@ -95,9 +95,9 @@ class ServerContext:
     async def _sweep_idle(self) -> None:
         """Fail streams whose client has gone quiet; one timer for all sessions, not one per message.
 
-        A stream that has ended (stop, end of speech) waits only for the model to step what is
-        buffered, at most `buffer_seconds` of audio; one still undecided after the idle limit will
-        never be, and its client hears an internal error instead of waiting forever."""
+        A stream that has ended (stop, end of speech) waits only for the model to step the audio it
+        already holds, a matter of milliseconds to seconds; one still undecided after the idle limit
+        will never be, and its client hears an internal error instead of waiting forever."""
         limit = self.settings.idle_timeout_s
         period = min(0.5, limit / 4)
         while True:
