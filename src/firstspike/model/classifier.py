@@ -158,9 +158,10 @@ class KeywordSpotter(nn.Module):
 
     def from_logmel(self, logmel: torch.Tensor) -> torch.Tensor:
         """Raw log-mel [B, T, F] from a stream's start → the LSTM's features before normalisation."""
-        if self.pcen is None:
-            return logmel
-        pcen = self.pcen(logmel)
+        return logmel if self.pcen is None else self._beside_logmel(logmel, self.pcen(logmel))
+
+    def _beside_logmel(self, logmel: torch.Tensor, pcen: torch.Tensor) -> torch.Tensor:
+        """PCEN's features, after the log-mels they came from when the model keeps those too."""
         return torch.cat([logmel, pcen], dim=-1) if self.config.keep_logmel else pcen
 
     def normalise(self, feats: torch.Tensor) -> torch.Tensor:
@@ -199,9 +200,7 @@ class KeywordSpotter(nn.Module):
         overlap, pcen_state = torch.split(front, [self.frontend.overlap_size, front.shape[1] - self.frontend.overlap_size], dim=1)
         feat, overlap = self.frontend.step(hop_audio, overlap)
         if self.pcen is not None:
-            logmel = feat
-            feat, pcen_state = self.pcen.step(logmel, pcen_state)
-            if self.config.keep_logmel:
-                feat = torch.cat([logmel, feat], dim=-1)
+            pcen, pcen_state = self.pcen.step(feat, pcen_state)
+            feat = self._beside_logmel(feat, pcen)
         logits, (h, c) = self.classifier(self.normalise(feat).unsqueeze(1), (h, c))
         return self.probabilities(logits[:, 0]), (torch.cat([overlap, pcen_state], dim=1), h, c)
