@@ -248,3 +248,32 @@ def test_any_sequence_of_stream_events_keeps_the_scheduler_stepping_and_ends_eac
             await engine.stop()
 
     asyncio.run(scenario())
+
+
+def test_a_stream_the_model_stays_behind_hears_overloaded_not_idle():
+    """While its audio waits for room the server reads nothing from the client: after the idle limit
+    that is the server's fault (1013, try again), not the client's silence (4008)."""
+    from firstspike import protocol
+    from firstspike.server.audio_input import AudioFormat
+    from firstspike.server.context import ServerContext
+    from firstspike.server.session import StreamSession
+    from firstspike.server.settings import ServerSettings
+
+    async def scenario():
+        models = load_models([], None)
+        ctx = ServerContext(ServerSettings(idle_timeout_s=0.4, buffer_seconds=0.05), models)
+        await ctx.start()
+        model = next(iter(models.values()))
+        session = StreamSession("s1", model, ctx.engines[model.name], AudioFormat("pcm_s16le", 16000, 1), 1.0, False)
+        ctx.sessions[session.id] = session
+        try:
+            ctx.engines[model.name]._task.cancel()  # the model never makes room
+            assert session.feed_nowait(b"\x01\x00" * 16000, 0.0) is False  # 1 s into a 50 ms buffer
+            assert session.backlogged_since is not None
+            kind, failure = await asyncio.wait_for(session.events.get(), 3.0)
+            assert kind == "error" and failure.code == protocol.ERR_OVERLOADED and failure.close_code == 1013
+        finally:
+            session.close()
+            await ctx.stop()
+
+    asyncio.run(scenario())

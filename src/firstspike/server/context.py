@@ -95,9 +95,12 @@ class ServerContext:
     async def _sweep_idle(self) -> None:
         """Fail streams whose client has gone quiet; one timer for all sessions, not one per message.
 
-        A stream that has ended (stop, end of speech) waits only for the model to step the audio it
-        already holds, a matter of milliseconds to seconds; one still undecided after the idle limit
-        will never be, and its client hears an internal error instead of waiting forever."""
+        While a stream's audio waits for room in the model's buffer, the server is not reading its
+        socket: that silence is the server's, so a stream that stays behind for the idle limit hears
+        `overloaded` (1013, try again), not `idle_timeout`. A stream that has ended (stop, end of
+        speech) waits only for the model to step the audio it already holds, a matter of milliseconds
+        to seconds; one still undecided after the idle limit will never be, and its client hears an
+        internal error instead of waiting forever."""
         limit = self.settings.idle_timeout_s
         period = min(0.5, limit / 4)
         while True:
@@ -106,7 +109,12 @@ class ServerContext:
             for session in list(self.sessions.values()):
                 if session.finished:
                     continue
-                if not session.stopping:
+                if session.backlogged_since is not None:
+                    if now - session.backlogged_since > limit:
+                        log.warning("session %s: the model stayed %.1f s behind its audio", session.id, limit)
+                        session.fail(protocol.ERR_OVERLOADED,
+                                     f"the server fell {limit:g} s behind this stream's audio; try again")
+                elif not session.stopping:
                     if now - session.last_activity > limit:
                         session.fail(protocol.ERR_IDLE_TIMEOUT, f"no message from the client for {limit:g} s")
                 elif now - session.stopping_since > limit:

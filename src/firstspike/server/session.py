@@ -106,6 +106,7 @@ class StreamSession:
         self.last_activity = time.monotonic()
         self.samples_accepted = 0  # model-rate samples taken from the client (written or in the backlog)
         self._backlog: deque[np.ndarray] = deque()  # samples waiting for room in the engine's buffer
+        self.backlogged_since: float | None = None  # time.monotonic() since when audio has waited for room
         self.on_resume: Callable[[], None] | None = None  # called when the backlog has gone
         self.stopping = False  # `stop` has begun (the client's, the end of speech's, or shutdown's)
         self.stopping_since: float | None = None  # time.monotonic() when it began
@@ -196,8 +197,14 @@ class StreamSession:
             if written < len(samples):
                 backlog[0] = samples[written:]
                 self.engine.request_room(self.slot)
+                if self.backlogged_since is None:
+                    self.backlogged_since = time.monotonic()
                 return False
             backlog.popleft()
+        if self.backlogged_since is not None:
+            # The server stopped reading this client meanwhile: its idle clock starts again now.
+            self.backlogged_since = None
+            self.last_activity = time.monotonic()
         return True
 
     async def _wait_for_backlog(self) -> None:
