@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from firstspike.model.classifier import KeywordSpotter, ModelConfig
@@ -53,43 +54,24 @@ def test_a_fresh_stream_starts_from_its_first_frame():
     torch.testing.assert_close(out[0, 0, 0], expected)
 
 
-def test_a_pcen_model_streams_like_its_whole_clip_forward_and_fits_its_normalisation():
+@pytest.mark.parametrize("keep_logmel", [False, True], ids=["pcen", "pcen+logmel"])
+def test_a_pcen_model_streams_like_its_whole_clip_forward_and_fits_its_normalisation(keep_logmel):
+    """With `keep_logmel` the LSTM reads the log-mels first, then PCEN, each with its own statistics."""
     labels, firing = task_labels("sc12")
     torch.manual_seed(0)
-    model = KeywordSpotter(ModelConfig(labels, firing, hidden=16, pcen=True)).eval()
-    audio = _speechlike(seconds=0.6)
-    logmel = model.frontend(audio)
-    data = FeatureSet(feats=logmel.reshape(-1, 40).numpy(), offsets=torch.tensor([0, 60, 120]).numpy(), rows=[None, None],
-                      targets=torch.zeros(2, dtype=torch.long).numpy(), onset_frames=torch.zeros(2).numpy(),
-                      offset_frames=torch.zeros(2).numpy(), early_targets=torch.zeros(2).numpy())
-    model.fit_normalisation(data)
-    pcen = model.pcen(logmel).reshape(-1, 40)
-    torch.testing.assert_close(model.feat_mean, pcen.mean(0), atol=1e-5, rtol=0)
-    torch.testing.assert_close(model.feat_std, pcen.std(0).clamp_min(1e-3), atol=1e-5, rtol=0)
+    model = KeywordSpotter(ModelConfig(labels, firing, hidden=16, pcen=True, keep_logmel=keep_logmel)).eval()
+    assert model.classifier.lstm.input_size == (80 if keep_logmel else 40)
     assert model.frontend_state_size == 240 + 41
-    with torch.no_grad():
-        whole = model.probabilities(model(audio))
-        state, stepped = model.initial_state(2), []
-        for t in range(whole.shape[1]):
-            p, state = model.step(audio[:, t * model.hop:(t + 1) * model.hop], state)
-            stepped.append(p)
-    torch.testing.assert_close(torch.stack(stepped, 1), whole, atol=1e-5, rtol=0)
-
-
-def test_keep_logmel_feeds_the_lstm_both_feature_sets_and_streams_like_its_whole_clip_forward():
-    labels, firing = task_labels("sc12")
-    torch.manual_seed(0)
-    model = KeywordSpotter(ModelConfig(labels, firing, hidden=16, pcen=True, keep_logmel=True)).eval()
-    assert model.classifier.lstm.input_size == 80 and model.frontend_state_size == 240 + 41
     audio = _speechlike(seconds=0.6)
     logmel = model.frontend(audio)
     data = FeatureSet(feats=logmel.reshape(-1, 40).numpy(), offsets=torch.tensor([0, 60, 120]).numpy(), rows=[None, None],
                       targets=torch.zeros(2, dtype=torch.long).numpy(), onset_frames=torch.zeros(2).numpy(),
                       offset_frames=torch.zeros(2).numpy(), early_targets=torch.zeros(2).numpy())
     model.fit_normalisation(data)
-    both = torch.cat([logmel, model.pcen(logmel)], dim=-1).reshape(-1, 80)  # log-mels first, then PCEN
-    torch.testing.assert_close(model.feat_mean, both.mean(0), atol=1e-5, rtol=0)
-    torch.testing.assert_close(model.feat_std, both.std(0).clamp_min(1e-3), atol=1e-5, rtol=0)
+    read = torch.cat([logmel, model.pcen(logmel)], dim=-1) if keep_logmel else model.pcen(logmel)
+    read = read.reshape(-1, read.shape[-1])
+    torch.testing.assert_close(model.feat_mean, read.mean(0), atol=1e-5, rtol=0)
+    torch.testing.assert_close(model.feat_std, read.std(0).clamp_min(1e-3), atol=1e-5, rtol=0)
     with torch.no_grad():
         whole = model.probabilities(model(audio))
         state, stepped = model.initial_state(2), []
@@ -100,8 +82,6 @@ def test_keep_logmel_feeds_the_lstm_both_feature_sets_and_streams_like_its_whole
 
 
 def test_keep_logmel_without_pcen_is_refused():
-    import pytest
-
     labels, firing = task_labels("sc12")
     with pytest.raises(ValueError, match="needs pcen"):
         ModelConfig(labels, firing, keep_logmel=True)
