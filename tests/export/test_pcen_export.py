@@ -1,4 +1,4 @@
-"""A PCEN model exports: its running sums travel in the state, and every one-hop graph matches PyTorch."""
+"""A PCEN model exports: its running sums travel in the state, and every graph matches PyTorch."""
 
 from __future__ import annotations
 
@@ -6,10 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from firstspike.cli import main
 from firstspike.export.onnx_export import export_model
-from firstspike.model.checkpoint import save_checkpoint
-from firstspike.runtime import open_step_session
+from firstspike.runtime import bind_frames, open_step_session
 
 from export_fixtures import spiky_model
 
@@ -51,9 +49,33 @@ def test_step_graphs_match_pytorch_hop_by_hop(request, tmp_path, variant, intege
         np.testing.assert_allclose(probs, expected[:, t], atol=atol)
 
 
-def test_multi_hop_refuses_a_pcen_model_clearly(pcen_model, tmp_path, capsys):
-    checkpoint = tmp_path / "pcen.pt"
-    save_checkpoint(checkpoint, pcen_model, "rc", {"task": "sc12"})
-    assert main(["export", str(checkpoint), "-o", str(tmp_path / "m.onnx"), "--graph", "multi-hop"]) == 2
-    assert "no PCEN stage" in capsys.readouterr().err
-    assert not (tmp_path / "m.onnx").exists()
+@pytest.mark.parametrize("keep_logmel", [False, True], ids=["pcen", "pcen+logmel"])
+def test_the_multi_hop_graph_runs_pcen_over_any_chunking(request, tmp_path, keep_logmel):
+    """PCEN's running sums over n hops in one product: every chunking gives PyTorch's whole-clip results,
+    and the state after the last chunk is the state of hop-by-hop calls."""
+    model = request.getfixturevalue("keep_logmel_model" if keep_logmel else "pcen_model")
+    path = tmp_path / "mh.onnx"
+    info = export_model(model, {"mode": "rc"}, path, model_name="pcen", model_version="0", variant="multi-hop")
+    assert info.variable_hops and info.extra["firstspike.features"] == ("logmel+pcen" if keep_logmel else "pcen")
+    session, _ = open_step_session(path)
+    frames = bind_frames(session)
+    g = torch.Generator().manual_seed(2)
+    audio = 0.003 * torch.randn(2, 20800, generator=g)
+    audio[:, 6000:9000] += 0.3 * torch.sin(torch.arange(3000) * 0.12)  # an onset mid-stream
+    with torch.no_grad():
+        expected = model.probabilities(model(audio)).numpy()
+    audio = audio.numpy()
+    hops = expected.shape[1]
+    final_states = []
+    for sizes in ([hops], [1] * hops, [1, 2, 3, 5, 8, 13, 34, 64], [10] * (hops // 10)):  # 130 hops
+        sizes = [size for size in sizes if size]
+        assert sum(sizes) == hops
+        state, got, start = np.zeros((2, info.state_size), np.float32), [], 0
+        for size in sizes:
+            frame_probs, state = frames(np.ascontiguousarray(audio[:, start * 160: (start + size) * 160]), state)
+            got.append(frame_probs)
+            start += size
+        np.testing.assert_allclose(np.concatenate(got, axis=1), expected, atol=1e-4)
+        final_states.append(state)
+    for state in final_states[1:]:
+        np.testing.assert_allclose(state, final_states[0], rtol=1e-4, atol=1e-5)

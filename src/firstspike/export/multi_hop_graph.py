@@ -18,9 +18,10 @@ the end of the signal, a 0 in a Reshape keeps the batch dimension).
     signal = [overlap, audio]                          [B, overlap + n·hop]
     frames = the n windows of signal, hop apart        [B, n, window]
     x      = log(mel · |DFT(hann · frames)|² + floor)  [B, n, mels]   (even/odd DFT, as `FusedStep`)
+             (with --pcen: PCEN of the mel energy, all n frames in one product; with --keep-logmel both)
     y      = LSTM(x), layer by layer                   [n, B, H]      (normalisation folded into W)
     frame_probs = softmax(head(y))                     [B, n, K]
-    probs  = frame_probs[:, -1]; state_out = [signal's last `overlap` samples, h, c of every layer]
+    probs  = frame_probs[:, -1]; state_out = [signal's last `overlap` samples, (PCEN's m, q,) h, c of every layer]
 """
 
 from __future__ import annotations
@@ -31,9 +32,10 @@ import torch
 from onnx import TensorProto, helper, numpy_helper
 
 from firstspike.contract import INPUT_AUDIO, INPUT_STATE, OUTPUT_FRAME_PROBS, OUTPUT_PROBS, OUTPUT_STATE
-from firstspike.export.step_graph import EvenOddDft, state_layout
+from firstspike.export.step_graph import EvenOddDft, pcen_offsets, state_layout
 from firstspike.model.classifier import KeywordSpotter
 from firstspike.model.frontend import LOG_FLOOR
+from firstspike.model.pcen import Pcen
 
 _INT64_MAX = np.iinfo(np.int64).max
 
@@ -87,8 +89,8 @@ def _frames(b: _Builder, signal: str, window: int, hop: int) -> str:
     return pieces[0] if len(pieces) == 1 else b.op("Concat", pieces, axis=2)
 
 
-def _features(b: _Builder, frames: str, dft: EvenOddDft) -> str:
-    """[B, n, window] → log-mel [B, n, mels], the same arithmetic as `FusedStep._features`."""
+def _mel_energy(b: _Builder, frames: str, dft: EvenOddDft) -> str:
+    """[B, n, window] → mel energy + floor [B, n, mels], the same arithmetic as `FusedStep._features`."""
     windowed = b.op("Mul", [frames, b.constant("hann", dft.hann.numpy())])
     if dft.halves:
         first, second = b.op("Split", [windowed], outputs=2, axis=2)
@@ -99,7 +101,37 @@ def _features(b: _Builder, frames: str, dft: EvenOddDft) -> str:
         spectrum = b.op("MatMul", [windowed, b.constant("basis", dft.basis.numpy())])
     power = b.op("Mul", [spectrum, spectrum])
     mel = b.op("MatMul", [power, b.constant("mel_basis", dft.mel_basis.numpy())])
-    return b.op("Log", [b.op("Add", [mel, b.constant("log_floor", np.full(dft.mel_basis.shape[1], LOG_FLOOR, np.float32))])])
+    return b.op("Add", [mel, b.constant("log_floor", np.full(dft.mel_basis.shape[1], LOG_FLOOR, np.float32))])
+
+
+def _pcen(b: _Builder, energy: str, m_before: str, q_before: str, pcen: Pcen) -> tuple[str, str, str]:
+    """PCEN over the call's n frames at once (model/pcen.py): (features without −δ^r, last m, last q).
+
+    The running sums m_j = a^(j+1) m_before + Σ_{i ≤ j} a^(j−i) E_i are one product with the
+    [n, n] matrix of decay powers, built from n at run time, as `Pcen.forward` does per chunk.
+    """
+    zero, one = b.constant("pcen_zero", np.float32(0.0)), b.constant("pcen_one", np.float32(1.0))
+    decay = b.constant("pcen_decay", np.float32(pcen.decay))
+    n = b.op("Cast", [b.op("Gather", [b.op("Shape", [energy]), b.constant("frames_axis", np.int64(1))])],
+             to=TensorProto.FLOAT)
+    steps = b.op("Range", [zero, n, one])  # [n]: 0, 1, …, n − 1
+    lag = b.op("Sub", [b.op("Unsqueeze", [steps, b.constant("pcen_axis1", np.asarray([1], np.int64))]),
+                       b.op("Unsqueeze", [steps, b.constant("pcen_axis0", np.asarray([0], np.int64))])])  # j − i
+    powers = b.op("Pow", [decay, b.op("Max", [lag, zero])])
+    within = b.op("Where", [b.op("GreaterOrEqual", [lag, zero]), powers, zero])  # [n, n], zero above the diagonal
+    carried = b.reshape(b.op("Pow", [decay, b.op("Add", [steps, one])]), [1, -1, 1])  # a^(j+1) as [1, n, 1]
+    m = b.op("Add", [b.op("MatMul", [within, energy]),
+                     b.op("Mul", [carried, b.op("Unsqueeze", [m_before, b.constant("pcen_axis1b", np.asarray([1], np.int64))])])])
+    q = b.op("Add", [b.reshape(b.op("ReduceSum", [within, b.constant("pcen_rows", np.asarray([1], np.int64))], keepdims=0),
+                               [1, -1, 1]),
+                     b.op("Mul", [carried, b.op("Unsqueeze", [q_before, b.constant("pcen_axis1c", np.asarray([1], np.int64))])])])
+    mean = b.op("Div", [m, q])
+    gain = b.op("Pow", [mean, b.constant("pcen_alpha", np.float32(pcen.alpha))])
+    ratio = b.op("Add", [b.op("Div", [energy, gain]), b.constant("pcen_delta", np.float32(pcen.delta))])
+    if pcen.root != 0.5:
+        raise ValueError(f"the multi-hop graph computes PCEN's root as a Sqrt; this model's is {pcen.root}")
+    last = b.constant("pcen_last", np.asarray(-1, np.int64))
+    return b.op("Sqrt", [ratio]), b.op("Gather", [m, last], axis=1), b.op("Gather", [q, last], axis=1)
 
 
 def _onnx_gate_order(tensor: torch.Tensor, hidden: int) -> np.ndarray:
@@ -110,9 +142,6 @@ def _onnx_gate_order(tensor: torch.Tensor, hidden: int) -> np.ndarray:
 
 def build_multi_hop_graph(model: KeywordSpotter) -> onnx.ModelProto:
     """The multi-hop step graph of `model` (see the module docstring), opset 17, weights inline."""
-    if model.pcen is not None:
-        raise ValueError("the multi-hop graph has no PCEN stage; export a model trained with --pcen with "
-                         "--graph fused (the default) or lstm-op")
     frontend, lstm, head = model.frontend, model.classifier.lstm, model.classifier.head
     window, hop, hidden, layers = frontend.window, frontend.hop, lstm.hidden_size, lstm.num_layers
     sizes = [slot.size for slot in state_layout(model)]
@@ -123,22 +152,31 @@ def build_multi_hop_graph(model: KeywordSpotter) -> onnx.ModelProto:
         parts = b.op("Split", [INPUT_STATE, b.constant("state_sizes", np.asarray(sizes, np.int64))],
                      outputs=len(sizes), axis=1)
         signal = b.op("Concat", [parts[0], INPUT_AUDIO], axis=1)
-        x = b.op("Transpose", [_features(b, _frames(b, signal, window, hop), dft)], perm=[1, 0, 2])  # [n, B, mels]
+        energy = _mel_energy(b, _frames(b, signal, window, hop), dft)
         carried = [b.slice(signal, -overlap, _INT64_MAX, axis=1)]
+        if model.pcen is None:
+            features = b.op("Log", [energy])
+        else:
+            features, m_last, q_last = _pcen(b, energy, parts[1], parts[2], model.pcen)
+            if model.config.keep_logmel:
+                features = b.op("Concat", [b.op("Log", [energy]), features], axis=2)
+            carried += [m_last, q_last]
+        lstm_parts = parts[1 if model.pcen is None else 3:]  # h, c of every layer
+        x = b.op("Transpose", [features], perm=[1, 0, 2])  # [n, B, features]
         axis0 = b.constant("axis0", np.asarray([0], np.int64))
         axis1 = b.constant("axis1", np.asarray([1], np.int64))
         for layer in range(layers):
             w_ih = getattr(lstm, f"weight_ih_l{layer}")
             b_ih = getattr(lstm, f"bias_ih_l{layer}")
-            if layer == 0:  # W (x - m) / s + b = (W / s) x + (b - W (m / s)), as in `FusedStep`
-                b_ih = b_ih - w_ih @ (model.feat_mean / model.feat_std)
+            if layer == 0:  # W (x - m) / s + b = (W / s) x + (b - W (m / s)); PCEN's - δ^r joins m, as in `FusedStep`
+                b_ih = b_ih - w_ih @ ((model.feat_mean + pcen_offsets(model)) / model.feat_std)
                 w_ih = w_ih / model.feat_std[None, :]
             weights = [b.constant(f"lstm{layer}_W", _onnx_gate_order(w_ih, hidden)[None]),
                        b.constant(f"lstm{layer}_R", _onnx_gate_order(getattr(lstm, f"weight_hh_l{layer}"), hidden)[None]),
                        b.constant(f"lstm{layer}_B", np.concatenate(
                            [_onnx_gate_order(b_ih, hidden), _onnx_gate_order(getattr(lstm, f"bias_hh_l{layer}"), hidden)])[None])]
-            h0 = b.op("Unsqueeze", [parts[1 + 2 * layer], axis0])
-            c0 = b.op("Unsqueeze", [parts[2 + 2 * layer], axis0])
+            h0 = b.op("Unsqueeze", [lstm_parts[2 * layer], axis0])
+            c0 = b.op("Unsqueeze", [lstm_parts[2 * layer + 1], axis0])
             y, h, c = b.op("LSTM", [x] + weights + ["", h0, c0], outputs=3, hidden_size=hidden)
             x = b.op("Squeeze", [y, axis1])  # [n, 1, B, H] → [n, B, H]
             carried += [b.op("Squeeze", [h, axis0]), b.op("Squeeze", [c, axis0])]

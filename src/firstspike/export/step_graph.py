@@ -47,6 +47,16 @@ def _check_hops(hops_per_call: int) -> int:
     return int(hops_per_call)
 
 
+def pcen_offsets(model: KeywordSpotter) -> torch.Tensor | float:
+    """The δ^r that the graphs leave out of each PCEN feature, for the first layer's bias to take
+    (none for the log-mels kept beside them)."""
+    if model.pcen is None:
+        return 0.0
+    n_mels = model.pcen.n_mels
+    offsets = torch.full((n_mels,), model.pcen.offset)
+    return torch.cat([torch.zeros(n_mels), offsets]) if model.config.keep_logmel else offsets
+
+
 class LstmOpStep(nn.Module):
     """`KeywordSpotter.step` behind the flat-state contract (nn.LSTM → ONNX LSTM op)."""
 
@@ -100,7 +110,7 @@ class FusedStep(nn.Module):
                 w_hh = getattr(lstm, f"weight_hh_l{layer}")
                 bias = getattr(lstm, f"bias_ih_l{layer}") + getattr(lstm, f"bias_hh_l{layer}")
                 if layer == 0:  # W (x - m) / s + b = (W / s) x + (b - W (m / s)); PCEN's - δ^r joins m
-                    shift = model.feat_mean + self._pcen_offsets(model)
+                    shift = model.feat_mean + pcen_offsets(model)
                     bias = bias - w_ih @ (shift / model.feat_std)
                     w_ih = w_ih / model.feat_std[None, :]
                 scale = torch.ones(4 * hidden)
@@ -110,15 +120,6 @@ class FusedStep(nn.Module):
                 self.register_buffer(f"gates_bias_{layer}", bias[order] * scale)
             self.register_buffer("head_weight", head.weight.t().contiguous())
             self.register_buffer("head_bias", head.bias.clone())
-
-    @staticmethod
-    def _pcen_offsets(model: KeywordSpotter) -> torch.Tensor | float:
-        """The δ^r that `_features` leaves out of each PCEN input (none for the log-mels it keeps)."""
-        if model.pcen is None:
-            return 0.0
-        n_mels = model.pcen.n_mels
-        offsets = torch.full((n_mels,), model.pcen.offset)
-        return torch.cat([torch.zeros(n_mels), offsets]) if model.config.keep_logmel else offsets
 
     def _lstm_cell(self, layer: int, x: torch.Tensor, h: torch.Tensor, c: torch.Tensor):
         """One LSTM step with a single Sigmoid, which onnxruntime fuses into the Gemm before it
