@@ -12,6 +12,13 @@ from firstspike.runtime import bind_frames, open_step_session
 from export_fixtures import spiky_model
 
 
+def _noise_with_an_onset(samples: int, seed: int) -> torch.Tensor:
+    """Two streams of quiet noise with a tone burst mid-stream: an onset for PCEN's running mean."""
+    audio = 0.003 * torch.randn(2, samples, generator=torch.Generator().manual_seed(seed))
+    audio[:, 6000:9000] += 0.3 * torch.sin(torch.arange(3000) * 0.12)
+    return audio
+
+
 @pytest.fixture(scope="module")
 def pcen_model():
     return spiky_model(pcen=True)
@@ -38,9 +45,7 @@ def test_step_graphs_match_pytorch_hop_by_hop(request, tmp_path, variant, intege
     assert info.state_size == 240 + 41 + 2 * 24
     assert info.extra["firstspike.features"] == ("logmel+pcen" if keep_logmel else "pcen")
     session, _ = open_step_session(path)
-    g = torch.Generator().manual_seed(1)
-    audio = 0.003 * torch.randn(2, 16000, generator=g)
-    audio[:, 6000:9000] += 0.3 * torch.sin(torch.arange(3000) * 0.12)  # an onset mid-stream
+    audio = _noise_with_an_onset(16000, seed=1)
     with torch.no_grad():
         expected = pcen_model.probabilities(pcen_model(audio)).numpy()
     state = np.zeros((2, info.state_size), np.float32)
@@ -59,9 +64,7 @@ def test_the_multi_hop_graph_runs_pcen_over_any_chunking(request, tmp_path, keep
     assert info.variable_hops and info.extra["firstspike.features"] == ("logmel+pcen" if keep_logmel else "pcen")
     session, _ = open_step_session(path)
     frames = bind_frames(session)
-    g = torch.Generator().manual_seed(2)
-    audio = 0.003 * torch.randn(2, 20800, generator=g)
-    audio[:, 6000:9000] += 0.3 * torch.sin(torch.arange(3000) * 0.12)  # an onset mid-stream
+    audio = _noise_with_an_onset(20800, seed=2)
     with torch.no_grad():
         expected = model.probabilities(model(audio)).numpy()
     audio = audio.numpy()

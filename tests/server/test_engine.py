@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+from contextlib import asynccontextmanager
 
 import numpy as np
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from firstspike import protocol
+from firstspike.server.audio_input import AudioFormat
+from firstspike.server.context import ServerContext
 from firstspike.server.engine import BatchEngine
 from firstspike.server.metrics import ServerMetrics
 from firstspike.server.models import load_models
+from firstspike.server.session import StreamSession
+from firstspike.server.settings import ServerSettings
 
 
 class _Listener:
@@ -122,8 +128,6 @@ def test_a_failure_outside_the_model_call_fails_that_ticks_streams_and_the_sched
 
 def test_readiness_reports_a_model_whose_scheduler_has_stopped():
     """Belt and braces: should a scheduler ever stop, /readyz's source of truth says so and names the model."""
-    from firstspike.server.context import ServerContext
-    from firstspike.server.settings import ServerSettings
 
     async def scenario():
         ctx = ServerContext(ServerSettings(), load_models([], None))
@@ -141,31 +145,33 @@ def test_readiness_reports_a_model_whose_scheduler_has_stopped():
     asyncio.run(scenario())
 
 
+@asynccontextmanager
+async def _stream_on_a_stopped_scheduler(**settings):
+    """A server context whose model never steps again, holding one 16 kHz stream the sweeper watches."""
+    models = load_models([], None)
+    ctx = ServerContext(ServerSettings(**settings), models)
+    await ctx.start()
+    model = next(iter(models.values()))
+    session = StreamSession("s1", model, ctx.engines[model.name], AudioFormat("pcm_s16le", 16000, 1), 1.0, False)
+    ctx.sessions[session.id] = session
+    ctx.engines[model.name]._task.cancel()
+    try:
+        yield session
+    finally:
+        session.close()
+        await ctx.stop()
+
+
 def test_an_ended_stream_the_model_never_finishes_gets_an_internal_error_not_a_hang():
     """With the scheduler gone, a stopped stream's client hears 1011 after the idle limit instead of waiting forever."""
-    from firstspike import protocol
-    from firstspike.server.audio_input import AudioFormat
-    from firstspike.server.context import ServerContext
-    from firstspike.server.session import StreamSession
-    from firstspike.server.settings import ServerSettings
 
     async def scenario():
-        models = load_models([], None)
-        ctx = ServerContext(ServerSettings(idle_timeout_s=0.4), models)
-        await ctx.start()
-        model = next(iter(models.values()))
-        session = StreamSession("s1", model, ctx.engines[model.name], AudioFormat("pcm_s16le", 16000, 1), 1.0, False)
-        ctx.sessions[session.id] = session
-        try:
-            ctx.engines[model.name]._task.cancel()  # the model will never step this stream's audio
+        async with _stream_on_a_stopped_scheduler(idle_timeout_s=0.4) as session:
             session.feed_nowait(b"\x01\x00" * 1600, 0.0)
             await session.stop(0.0)
             kind, failure = await asyncio.wait_for(session.events.get(), 3.0)
             assert kind == "error" and failure.code == protocol.ERR_INTERNAL
             assert failure.close_code == 1011 and "did not finish" in failure.message
-        finally:
-            session.close()
-            await ctx.stop()
 
     asyncio.run(scenario())
 
@@ -253,27 +259,12 @@ def test_any_sequence_of_stream_events_keeps_the_scheduler_stepping_and_ends_eac
 def test_a_stream_the_model_stays_behind_hears_overloaded_not_idle():
     """While its audio waits for room the server reads nothing from the client: after the idle limit
     that is the server's fault (1013, try again), not the client's silence (4008)."""
-    from firstspike import protocol
-    from firstspike.server.audio_input import AudioFormat
-    from firstspike.server.context import ServerContext
-    from firstspike.server.session import StreamSession
-    from firstspike.server.settings import ServerSettings
 
     async def scenario():
-        models = load_models([], None)
-        ctx = ServerContext(ServerSettings(idle_timeout_s=0.4, buffer_seconds=0.05), models)
-        await ctx.start()
-        model = next(iter(models.values()))
-        session = StreamSession("s1", model, ctx.engines[model.name], AudioFormat("pcm_s16le", 16000, 1), 1.0, False)
-        ctx.sessions[session.id] = session
-        try:
-            ctx.engines[model.name]._task.cancel()  # the model never makes room
+        async with _stream_on_a_stopped_scheduler(idle_timeout_s=0.4, buffer_seconds=0.05) as session:
             assert session.feed_nowait(b"\x01\x00" * 16000, 0.0) is False  # 1 s into a 50 ms buffer
             assert session.backlogged_since is not None
             kind, failure = await asyncio.wait_for(session.events.get(), 3.0)
             assert kind == "error" and failure.code == protocol.ERR_OVERLOADED and failure.close_code == 1013
-        finally:
-            session.close()
-            await ctx.stop()
 
     asyncio.run(scenario())

@@ -128,10 +128,11 @@ def _pcen(b: _Builder, energy: str, m_before: str, q_before: str, pcen: Pcen) ->
     mean = b.op("Div", [m, q])
     gain = b.op("Pow", [mean, b.constant("pcen_alpha", np.float32(pcen.alpha))])
     ratio = b.op("Add", [b.op("Div", [energy, gain]), b.constant("pcen_delta", np.float32(pcen.delta))])
-    if pcen.root != 0.5:
-        raise ValueError(f"the multi-hop graph computes PCEN's root as a Sqrt; this model's is {pcen.root}")
+    # − δ^r is in the first layer's bias, as in `FusedStep`; a root of 0.5 is one Sqrt
+    compressed = (b.op("Sqrt", [ratio]) if pcen.root == 0.5
+                  else b.op("Pow", [ratio, b.constant("pcen_root", np.float32(pcen.root))]))
     last = b.constant("pcen_last", np.asarray(-1, np.int64))
-    return b.op("Sqrt", [ratio]), b.op("Gather", [m, last], axis=1), b.op("Gather", [q, last], axis=1)
+    return compressed, b.op("Gather", [m, last], axis=1), b.op("Gather", [q, last], axis=1)
 
 
 def _onnx_gate_order(tensor: torch.Tensor, hidden: int) -> np.ndarray:
