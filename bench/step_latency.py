@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import statistics
 import sys
 import tempfile
@@ -27,6 +26,7 @@ from firstspike.export.onnx_export import export_model
 from firstspike.export.quantize import quantize_dynamic_int8
 from firstspike.export.step_graph import VARIANTS
 from firstspike.model.checkpoint import load_checkpoint
+from firstspike.machine import describe_machine
 from firstspike.runtime import bind_step, make_session_options, open_step_session, read_model_info
 
 
@@ -139,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     model, _ = load_checkpoint(args.checkpoint)
     cfg = model.config
     print(f"# {args.checkpoint}: hidden={cfg.hidden} layers={cfg.layers} n_mels={cfg.n_mels} "
-          f"labels={len(cfg.labels)}; {platform.processor() or platform.machine()}, threads={args.threads}, "
+          f"labels={len(cfg.labels)}; {describe_machine()}, threads={args.threads}, "
           f"onnxruntime {__import__('onnxruntime').__version__}, torch {torch.__version__}")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:

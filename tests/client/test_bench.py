@@ -23,6 +23,8 @@ def test_short_bench_writes_json_and_plot(server, audio, tmp_path):
     summary = json.loads(out_json.read_text())
     assert summary["config"]["procs"] == 2 and summary["config"]["clips"] == 4
     assert summary["config"]["endpoint_ms"] == 300  # sessions may also end at the end of speech: still no failure
+    machine = summary["config"]["machine"]  # figures from different CPUs must not be compared
+    assert machine["cpu"] and machine["cores"] >= 1 and "machine" in proc.stdout
     assert 0 <= summary["streams_held"] <= summary["streams"] == 6
     assert summary["failures_by_key"] == {} and summary["worker_errors"] == []
     assert summary["sessions"]["ok"] >= 6  # every stream finished at least one sub-second clip

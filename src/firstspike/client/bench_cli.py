@@ -71,11 +71,15 @@ def run(args: argparse.Namespace) -> int:
 
     procs = min(args.procs or default_procs(args.streams), args.streams)
     tolerance = args.tolerance_ms or args.chunk_ms
+    from firstspike.machine import machine_summary
+
+    machine = machine_summary()  # before the load: its load average is the machine's own
     summary = _run_bench(args, options, clips, procs, tolerance, err)
     summary["config"] = {
         "url": args.url, "streams": args.streams, "ramp_s": args.ramp, "duration_s": args.duration, "procs": procs,
         "chunk_ms": args.chunk_ms, "audio": args.audio or f"synthetic noise {args.noise_seconds:g} s",
         "clips": len(clips), "endpoint_ms": options.endpoint_ms, "command": " ".join(["firstspike", *sys.argv[1:]]),
+        "machine": machine,
     }
     _print_summary(Console(file=sys.stdout, soft_wrap=True), summary)
     if args.json:
@@ -250,6 +254,11 @@ def _print_summary(out, summary: dict) -> None:
         head.add_row("server stats", server.get("error") or "no samples")
     for e in summary["worker_errors"]:
         head.add_row("worker error", e)
+    machine = summary.get("config", {}).get("machine")
+    if machine:
+        load = machine["load_average_1m"]
+        head.add_row("machine", f"{machine['cpu']}, {machine['cores']} cores"
+                     + ("" if load is None else f", load {load:g} before the run"))
     out.print(head)
     table = Table(title="latency")
     for col in ("", "n", "p50", "p90", "p95", "p99", "max"):
