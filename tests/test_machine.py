@@ -14,3 +14,5 @@ def test_the_summary_names_this_machine():
     assert summary["load_average_1m"] is None or summary["load_average_1m"] >= 0
     line = describe_machine()
     assert line.startswith(summary["cpu"]) and f"{summary['cores']} cores" in line
+    recorded = {"cpu": "Some CPU", "cores": 8, "load_average_1m": None}  # as a bench JSON from elsewhere has it
+    assert describe_machine(recorded) == "Some CPU, 8 cores"

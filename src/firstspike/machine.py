@@ -36,8 +36,8 @@ def machine_summary() -> dict:
     return {"cpu": cpu_model(), "cores": cores, "load_average_1m": load}
 
 
-def describe_machine() -> str:
-    """One line: 'AMD EPYC, 2 cores, load 0.10'."""
-    summary = machine_summary()
+def describe_machine(summary: dict | None = None) -> str:
+    """One line, 'AMD EPYC, 2 cores, load 0.10', of `summary` (by default, this machine now)."""
+    summary = summary or machine_summary()
     load = "" if summary["load_average_1m"] is None else f", load {summary['load_average_1m']:.2f}"
     return f"{summary['cpu']}, {summary['cores']} cores{load}"

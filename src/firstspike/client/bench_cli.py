@@ -256,9 +256,9 @@ def _print_summary(out, summary: dict) -> None:
         head.add_row("worker error", e)
     machine = summary.get("config", {}).get("machine")
     if machine:
-        load = machine["load_average_1m"]
-        head.add_row("machine", f"{machine['cpu']}, {machine['cores']} cores"
-                     + ("" if load is None else f", load {load:g} before the run"))
+        from firstspike.machine import describe_machine
+
+        head.add_row("machine", describe_machine(machine) + " before the run")
     out.print(head)
     table = Table(title="latency")
     for col in ("", "n", "p50", "p90", "p95", "p99", "max"):
