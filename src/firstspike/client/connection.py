@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+from array import array
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 from urllib.parse import urlsplit
 
 from firstspike.protocol import (
@@ -36,12 +37,46 @@ REJECTED = "rejected"  # the server said no: HTTP 401/403/404..., error message,
 PROTOCOL = "protocol"  # the server broke protocol v1 (no ready, closed without a decision...)
 
 
-@dataclass
-class SentChunk:
+class SentChunk(NamedTuple):
     start_frame: int
     end_frame: int
     sent_at: float  # perf_counter just before handing the chunk to the socket
     lag_ms: float  # how late against the real-time schedule (0 when not paced)
+
+
+class SentChunks:
+    """Every chunk a session sent, kept as four columns of numbers rather than one object per chunk.
+
+    A load generator holds about 80 of these records per open 8 s stream. As objects they were a third
+    of what its garbage collector walked in each middle-generation collection, which took 20–68 ms of
+    CPU at 1000 streams and stalled every stream of the process (docs/benchmarks.md, *Server on the
+    current machine*). Indexing and iterating give `SentChunk` rows, built on demand.
+    """
+
+    __slots__ = ("_start", "_end", "_sent_at", "_lag")
+
+    def __init__(self) -> None:
+        self._start, self._end = array("q"), array("q")
+        self._sent_at, self._lag = array("d"), array("d")
+
+    def append(self, start_frame: int, end_frame: int, sent_at: float, lag_ms: float) -> None:
+        self._start.append(start_frame)
+        self._end.append(end_frame)
+        self._sent_at.append(sent_at)
+        self._lag.append(lag_ms)
+
+    def __len__(self) -> int:
+        return len(self._start)
+
+    def __getitem__(self, index: int) -> SentChunk:
+        return SentChunk(self._start[index], self._end[index], self._sent_at[index], self._lag[index])
+
+    def __iter__(self):
+        return map(SentChunk, self._start, self._end, self._sent_at, self._lag)
+
+    @property
+    def max_lag_ms(self) -> float:
+        return max(self._lag, default=0.0)
 
 
 @dataclass
@@ -66,7 +101,7 @@ class SessionResult:
     decision_at: float | None = None
     closed_at: float | None = None
     ping_rtt_ms: float | None = None
-    chunks: list[SentChunk] = field(default_factory=list)
+    chunks: SentChunks = field(default_factory=SentChunks)
     scores_received: int = 0
     last_scores: dict | None = None
 
@@ -81,7 +116,7 @@ class SessionResult:
 
     @property
     def max_lag_ms(self) -> float:
-        return max((c.lag_ms for c in self.chunks), default=0.0)
+        return self.chunks.max_lag_ms
 
     @property
     def early(self) -> bool | None:
@@ -330,7 +365,7 @@ async def run_session(
         def record(chunk: bytes, frame: int, lag: float, sent_at: float) -> None:
             if res.first_byte_at is None:
                 res.first_byte_at = sent_at
-            res.chunks.append(SentChunk(frame, frame + len(chunk) // bytes_per_frame, sent_at, lag))
+            res.chunks.append(frame, frame + len(chunk) // bytes_per_frame, sent_at, lag)
             if on_chunk:
                 on_chunk(chunk)
 
