@@ -12,6 +12,14 @@ reading while the model is behind and resumes it when there is room.
 Order is kept across the two paths: a text message (a `stop`, or anything else) detaches the
 callback before it is queued, so every later message follows it through ASGI.
 
+Below uvicorn's event handling, websockets' frame parser was the next cost: a generator reading
+header, mask and payload in steps, a `Frame` object and its checks, for every 100 ms of audio. Once
+the handshake is over, this protocol splits the byte stream into frames itself. A whole,
+unfragmented, uncompressed, masked binary frame within the size limit, arriving while a callback is
+attached, is unmasked and handed over here. Every other frame (text, control, fragments, anything
+malformed or too big) is passed to websockets byte for byte, as it arrives, so websockets only ever
+sees whole frames from a frame boundary and judges them exactly as before.
+
 Without this protocol (another uvicorn websocket implementation, or another ASGI server) the scope
 has no `DIRECT_AUDIO` extension and the handler reads audio through ASGI as before.
 """
@@ -21,11 +29,39 @@ from __future__ import annotations
 from typing import Callable
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.frames import apply_mask  # websockets' C speed-up where it is built
+from websockets.protocol import State
 
 # The key under scope["extensions"] whose value is a `DirectAudio`.
 DIRECT_AUDIO = "firstspike.direct_audio"
 
 AudioCallback = Callable[[bytes], None]
+
+# First header byte of a frame the direct path takes: FIN set, RSV bits clear, opcode 2 (binary).
+_WHOLE_BINARY = 0x82
+
+
+def frame_extent(buffer: bytearray, start: int) -> tuple[int, int] | None:
+    """(header length including the mask, payload length) of the frame at `start` (RFC 6455, 5.2),
+    or None until enough of its header is here."""
+    available = len(buffer) - start
+    if available < 2:
+        return None
+    second = buffer[start + 1]
+    length, header = second & 0x7F, 2
+    if length == 126:
+        header = 4
+        if available < header:
+            return None
+        length = int.from_bytes(buffer[start + 2 : start + 4], "big")
+    elif length == 127:
+        header = 10
+        if available < header:
+            return None
+        length = int.from_bytes(buffer[start + 2 : start + 10], "big")
+    if second & 0x80:
+        header += 4
+    return header, length
 
 
 class DirectAudio:
@@ -56,6 +92,62 @@ class DirectAudioProtocol(WebSocketsSansIOProtocol):
         super().__init__(*args, **kwargs)
         self.on_audio: AudioCallback | None = None
         self._audio_paused = False
+        self._splitting = False  # from the first frame on: `_split_frames` sees every byte first
+        self._unsplit = bytearray()  # the start of a frame that has not fully arrived
+        self._owed = 0  # bytes of a frame passed to websockets that it has not received yet
+
+    def data_received(self, data: bytes) -> None:
+        if self._splitting:
+            self._split_frames(data)
+            return
+        super().data_received(data)
+        # uvicorn hands the upgrade request over whole, in one call, as the first bytes. If the
+        # handshake went on and websockets holds nothing more, its parser now waits at a frame
+        # boundary; otherwise every byte keeps going to websockets.
+        self._splitting = getattr(self, "scope", None) is not None and not self.conn.reader.buffer
+
+    def _split_frames(self, data: bytes) -> None:
+        if self._owed:  # the rest of a frame websockets is parsing
+            owed = data[: self._owed]
+            self._owed -= len(owed)
+            data = data[len(owed) :]
+            super().data_received(owed)
+        if not data:
+            return
+        buffer = self._unsplit
+        buffer += data
+        start = 0
+        while (extent := frame_extent(buffer, start)) is not None:
+            header, length = extent
+            end = start + header + length
+            if self._takes_directly(buffer[start], buffer[start + 1], length):
+                if end > len(buffer):
+                    break  # wait for the rest of this message
+                mask = buffer[start + header - 4 : start + header]
+                with memoryview(buffer) as view:  # released before the buffer changes size
+                    payload = apply_mask(view[start + header : end], mask)
+                start = end
+                self.on_audio(payload)  # type: ignore[misc]  # checked by _takes_directly
+            else:
+                passed = bytes(buffer[start:end])
+                self._owed = end - start - len(passed)
+                start += len(passed)
+                super().data_received(passed)
+        del buffer[:start]
+
+    def _takes_directly(self, first: int, second: int, length: int) -> bool:
+        conn = self.conn
+        limit = conn.max_message_size
+        return (
+            first == _WHOLE_BINARY
+            and second & 0x80 != 0  # masked, as every client frame must be
+            and self.on_audio is not None
+            and not self.close_sent
+            and conn.state is State.OPEN
+            and conn.current_size is None  # not inside a fragmented message
+            and conn.parser_exc is None
+            and (limit is None or length <= limit)
+        )
 
     def handle_connect(self, event) -> None:
         super().handle_connect(event)
