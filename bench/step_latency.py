@@ -23,7 +23,7 @@ import onnxruntime as ort
 import torch
 
 from firstspike.export.onnx_export import export_model
-from firstspike.export.quantize import quantize_dynamic_int8
+from firstspike.export.quantize import quantize_lstm_int8
 from firstspike.export.step_graph import VARIANTS
 from firstspike.model.checkpoint import load_checkpoint
 from firstspike.machine import describe_machine
@@ -107,8 +107,8 @@ def quantized_graphs(model, fused: Path, folder: Path) -> list[tuple[str, Path]]
     frontend, lstm, both = (folder / f"fused-int8-{part}.onnx" for part in ("frontend", "lstm", "all"))
     export_model(model, {"threshold": model.config.threshold}, frontend, model_name="bench", model_version="0",
                  integer_frontend=True)
-    quantize_dynamic_int8(fused, lstm)
-    quantize_dynamic_int8(frontend, both)
+    quantize_lstm_int8(fused, lstm)
+    quantize_lstm_int8(frontend, both)
     return [("onnxruntime fused, int8 frontend", frontend), ("onnxruntime fused, int8 LSTM", lstm),
             ("onnxruntime fused, int8 all", both)]
 

@@ -109,13 +109,13 @@ def test_a_window_too_long_for_int32_is_refused():
 
 def test_cli_parts(tmp_path, capsys):
     out = tmp_path / "m.onnx"
-    for parts, graph, integer_ops in ((None, "fused+int8-frontend+int8", 4), ("frontend", "fused+int8-frontend", 2),
-                                      ("lstm", "fused+int8", 2)):
+    for parts, graph, integer_ops in ((None, "fused+int8-frontend+int8", 3), ("frontend", "fused+int8-frontend", 2),
+                                      ("lstm", "fused+int8", 1)):
         argv = ["export", str(BUNDLED_CHECKPOINT), "-o", str(out), "--quantize"] + ([parts] if parts else [])
         assert main(argv) == 0
         _, info = open_step_session(out)
         assert info.extra["firstspike.graph"] == graph and info.exporter_version.endswith(f"graph {graph})")
-        assert sum(n.op_type == "MatMulInteger" for n in onnx.load(out).graph.node) == integer_ops
+        assert sum(n.op_type.startswith("MatMulInteger") for n in onnx.load(out).graph.node) == integer_ops
         assert f"graph {graph}" in capsys.readouterr().out
     assert main(["export", str(BUNDLED_CHECKPOINT), "-o", str(out), "--graph", "lstm-op", "--quantize", "frontend"]) == 2
     assert "the integer frontend needs --graph fused" in capsys.readouterr().err

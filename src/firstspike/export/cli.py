@@ -33,8 +33,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quantize", nargs="?", const="all", choices=QUANTIZE_PARTS, metavar="PARTS",
                         help="int8 arithmetic, giving up exact float parity for speed at large batches: "
                              "'frontend' (exact 16-bit audio times an int8 DFT basis; batching still never changes "
-                             "a result), 'lstm' (dynamic int8 LSTM and head weights), or 'all' (both; the default "
-                             "when PARTS is left out). See docs/benchmarks.md, export section")
+                             "a result), 'lstm' (int8 LSTM gates with fixed input scales; batching still never changes "
+                             "a result), or 'all' (both; the default when PARTS is left out). See docs/benchmarks.md, "
+                             "export section")
 
 
 def hops_text(info) -> str:
@@ -72,9 +73,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"firstspike export: {err}", file=sys.stderr)
         return 2
     if args.quantize in ("lstm", "all"):
-        from firstspike.export.quantize import quantize_dynamic_int8
+        from firstspike.export.quantize import quantize_lstm_int8
 
-        quantize_dynamic_int8(args.output, args.output)
+        quantize_lstm_int8(args.output, args.output)
 
     session, info = open_step_session(args.output)
     noise = (0.1 * np.random.default_rng(0).standard_normal((1, int(SELF_CHECK_SECONDS * info.sample_rate)))).astype(np.float32)

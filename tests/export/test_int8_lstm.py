@@ -1,0 +1,94 @@
+"""`firstspike export --quantize lstm`: int8 LSTM gates with fixed input scales."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+
+from firstspike.cli import main
+from firstspike.export.parity import stream_onnx, torch_probs
+from firstspike.export.quantize import calibration_audio, input_ranges, quantize_gates_static
+from firstspike.model.checkpoint import load_checkpoint
+from firstspike.model.data.audio import load_wav
+from firstspike.runtime import open_step_session
+
+ROOT = Path(__file__).resolve().parents[2]
+BUNDLED_CHECKPOINT = ROOT / "models" / "default" / "checkpoint.pt"
+BUNDLED_ONNX = ROOT / "src" / "firstspike" / "server" / "models" / "default.onnx"
+YES = ROOT / "samples" / "yes.wav"
+
+
+@pytest.fixture(scope="module")
+def int8_lstm(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("int8-lstm") / "lstm.onnx"
+    assert main(["export", str(BUNDLED_CHECKPOINT), "-o", str(path), "--quantize", "lstm"]) == 0
+    return path
+
+
+def _yes() -> np.ndarray:
+    audio = np.asarray(load_wav(YES), np.float32)
+    return audio[None, : audio.size // 160 * 160]
+
+
+def test_the_gates_are_one_integer_product_and_the_rest_stays_float(int8_lstm):
+    graph = onnx.load(int8_lstm).graph
+    integer = [n for n in graph.node if n.op_type == "MatMulIntegerToFloat"]
+    assert len(integer) == 1 and integer[0].domain == "com.microsoft"
+    assert not [n for n in graph.node if n.op_type.startswith("DynamicQuantize")]
+    assert "gates_weight_0" not in {i.name for i in graph.initializer}
+    assert any(n.op_type == "Gemm" and "head_weight" in n.input for n in graph.node)  # the head stays float32
+    assert any(n.op_type == "MatMul" and "dft.even_basis" in n.input for n in graph.node)  # so does the frontend
+
+
+def test_batching_never_changes_a_stream(int8_lstm):
+    """Fixed scales, integer products: a stream's probabilities are the same bits alone and among others
+    (the dynamic quantisation this replaced scaled each call by its batch's range)."""
+    session, info = open_step_session(int8_lstm)
+    audio = _yes()
+    loud = np.clip(0.8 * np.random.default_rng(1).standard_normal((5, audio.shape[1])), -1, 1).astype(np.float32)
+    alone = stream_onnx(session, info, audio)[0]
+    among = stream_onnx(session, info, np.concatenate([loud[:2], audio, loud[2:]]))[2]
+    assert np.array_equal(alone, among)
+
+
+def test_it_keeps_the_bundled_model_answer_on_a_recording(int8_lstm):
+    model, _ = load_checkpoint(BUNDLED_CHECKPOINT)
+    session, info = open_step_session(int8_lstm)
+    assert info.extra["firstspike.graph"] == "fused+int8"
+    audio = _yes()
+    int8, exact = stream_onnx(session, info, audio)[0], torch_probs(model, audio, 1)[0]
+    firing = [info.labels.index(label) for label in info.firing_labels]
+    spike = lambda probs: next(t for t, p in enumerate(probs) if p[firing].max() >= info.threshold)  # noqa: E731
+    assert spike(int8) == spike(exact) == 42
+    assert info.labels[firing[int(int8[42, firing].argmax())]] == "yes"
+    assert np.abs(int8 - exact).max() < 0.05
+
+
+def test_input_ranges_bound_h_and_reach_the_log_floor():
+    model = onnx.load(BUNDLED_ONNX)
+    gates = [n for n in model.graph.node if n.op_type == "Gemm" and n.input[1] == "gates_weight_0"]
+    (low, high), = input_ranges(model, gates)
+    hidden = int({p.key: p.value for p in model.metadata_props}["firstspike.hidden"])
+    assert len(low) == 40 + hidden
+    assert np.all(low[-hidden:] == -1.0) and np.all(high[-hidden:] == 1.0)
+    # digital silence gives every mel band exactly its floor, log(1e-6); full scale gives the top
+    assert np.allclose(low[:40], np.log(1e-6), atol=1e-3)
+    assert np.all(high[:40] > 5.0)
+
+
+def test_calibration_audio_spans_silence_to_full_scale():
+    audio = calibration_audio(16000)
+    assert audio.dtype == np.float32 and audio.shape[1] == 32000
+    assert np.abs(audio).max() == pytest.approx(1.0, abs=1e-3) and not audio[0].any()
+
+
+def test_a_graph_without_gates_is_refused():
+    model = onnx.load(BUNDLED_ONNX)
+    for node in model.graph.node:
+        if node.op_type == "Gemm" and node.input[1] == "gates_weight_0":
+            node.input[1] = "renamed"
+    with pytest.raises(ValueError, match="no LSTM gates"):
+        quantize_gates_static(model)
