@@ -92,3 +92,23 @@ def test_a_graph_without_gates_is_refused():
             node.input[1] = "renamed"
     with pytest.raises(ValueError, match="no LSTM gates"):
         quantize_gates_static(model)
+
+
+def test_two_layers_quantise_and_other_graphs_are_refused(tmp_path, capsys):
+    """Every layer's gates are rewritten; a graph without the fused gates gets a clear error and no file."""
+    import torch
+
+    from firstspike.export.onnx_export import export_model
+    from firstspike.model.classifier import KeywordSpotter, ModelConfig
+
+    torch.manual_seed(0)
+    model = KeywordSpotter(ModelConfig(labels=["yes", "no", "_silence_", "_unknown_"], firing_labels=["yes", "no"],
+                                       hidden=16, layers=2))
+    path = tmp_path / "two.onnx"
+    export_model(model, {"threshold": 0.9}, path, model_name="two", model_version="1")
+    quantized = quantize_gates_static(onnx.load(path))
+    assert sum(n.op_type == "MatMulIntegerToFloat" for n in quantized.graph.node) == 2
+
+    out = tmp_path / "op.onnx"
+    assert main(["export", str(BUNDLED_CHECKPOINT), "-o", str(out), "--graph", "lstm-op", "--quantize", "lstm"]) == 2
+    assert "no LSTM gates" in capsys.readouterr().err and not out.exists()

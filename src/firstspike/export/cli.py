@@ -75,7 +75,12 @@ def run(args: argparse.Namespace) -> int:
     if args.quantize in ("lstm", "all"):
         from firstspike.export.quantize import quantize_lstm_int8
 
-        quantize_lstm_int8(args.output, args.output)
+        try:
+            quantize_lstm_int8(args.output, args.output)
+        except ValueError as err:  # a graph without the fused gates (e.g. --graph lstm-op)
+            args.output.unlink(missing_ok=True)
+            print(f"firstspike export: --quantize lstm: {err}", file=sys.stderr)
+            return 2
 
     session, info = open_step_session(args.output)
     noise = (0.1 * np.random.default_rng(0).standard_normal((1, int(SELF_CHECK_SECONDS * info.sample_rate)))).astype(np.float32)
