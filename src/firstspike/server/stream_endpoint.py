@@ -98,7 +98,6 @@ class _Conversation:
             if self.ctx.draining:
                 raise _Refused(protocol.ERR_SHUTTING_DOWN, "the server is shutting down; try another instance")
             self.session = self._open_session(start)
-            await self._send(self._ready_message(self.session))
             await self._converse(self.session)
         except _Refused as refused:
             self.ctx.metrics.sessions_rejected.labels(reason=refused.failure.code).inc()
@@ -206,6 +205,9 @@ class _Conversation:
             session.on_resume = direct.resume_reading
             direct.attach(lambda data: self._on_audio(session, direct, data))
         try:
+            # Ready goes out only once the direct path is attached: sending yields to the loop, and a
+            # client that answers at once would otherwise stream its audio through ASGI.
+            await self._send(self._ready_message(session))
             while True:
                 kind, payload = await session.events.get()
                 if kind == "scores":
