@@ -1,4 +1,5 @@
-"""Helpers for the export tests: a tiny real-speech corpus (espeak-ng) and a small model whose outputs cross θ."""
+"""Helpers for the export tests: a tiny real-speech corpus (espeak-ng), a small model whose outputs cross θ,
+and the bundled checkpoint with a recording it answers."""
 
 from __future__ import annotations
 
@@ -12,8 +13,12 @@ import soxr
 import torch
 
 from firstspike.model.classifier import KeywordSpotter, ModelConfig
+from firstspike.model.data.audio import load_wav
 from firstspike.model.labels import task_labels
 
+ROOT = Path(__file__).resolve().parents[2]
+BUNDLED_CHECKPOINT = ROOT / "models" / "default" / "checkpoint.pt"
+YES = ROOT / "samples" / "yes.wav"
 RATE = 16000
 WORDS = ("yes", "no", "left", "stop", "house")
 VOICES = ("en-us", "en+f3")
@@ -68,3 +73,19 @@ def spiky_model(hidden: int = 24, layers: int = 1, seed: int = 0, head: str = "s
             model.set_normalisation(pcen_mean, pcen_std)
         model.classifier.head.weight.mul_(12.0)
     return model
+
+
+def yes_hops() -> np.ndarray:
+    """samples/yes.wav as [1, whole hops of 160 samples]: one stream for `parity.stream_onnx`."""
+    audio = np.asarray(load_wav(YES), np.float32)
+    return audio[None, : audio.size // 160 * 160]
+
+
+def first_spike(probs: np.ndarray, info) -> tuple[int, str]:
+    """(frame, label) of the first firing class to reach θ; (-1, last frame's arg-max) if none does."""
+    firing = [info.labels.index(label) for label in info.firing_labels]
+    for frame, p in enumerate(probs):
+        best = max(firing, key=lambda k: p[k])
+        if p[best] >= info.threshold:
+            return frame, info.labels[best]
+    return -1, info.labels[int(probs[-1].argmax())]

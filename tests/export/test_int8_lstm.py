@@ -8,17 +8,14 @@ import numpy as np
 import onnx
 import pytest
 
+from export_fixtures import BUNDLED_CHECKPOINT, ROOT, first_spike, yes_hops
 from firstspike.cli import main
 from firstspike.export.parity import stream_onnx, torch_probs
 from firstspike.export.quantize import calibration_audio, input_ranges, quantize_gates_static
 from firstspike.model.checkpoint import load_checkpoint
-from firstspike.model.data.audio import load_wav
 from firstspike.runtime import open_step_session
 
-ROOT = Path(__file__).resolve().parents[2]
-BUNDLED_CHECKPOINT = ROOT / "models" / "default" / "checkpoint.pt"
 BUNDLED_ONNX = ROOT / "src" / "firstspike" / "server" / "models" / "default.onnx"
-YES = ROOT / "samples" / "yes.wav"
 
 
 @pytest.fixture(scope="module")
@@ -26,11 +23,6 @@ def int8_lstm(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("int8-lstm") / "lstm.onnx"
     assert main(["export", str(BUNDLED_CHECKPOINT), "-o", str(path), "--quantize", "lstm"]) == 0
     return path
-
-
-def _yes() -> np.ndarray:
-    audio = np.asarray(load_wav(YES), np.float32)
-    return audio[None, : audio.size // 160 * 160]
 
 
 def test_the_gates_are_one_integer_product_and_the_rest_stays_float(int8_lstm):
@@ -47,7 +39,7 @@ def test_batching_never_changes_a_stream(int8_lstm):
     """Fixed scales, integer products: a stream's probabilities are the same bits alone and among others
     (the dynamic quantisation this replaced scaled each call by its batch's range)."""
     session, info = open_step_session(int8_lstm)
-    audio = _yes()
+    audio = yes_hops()
     loud = np.clip(0.8 * np.random.default_rng(1).standard_normal((5, audio.shape[1])), -1, 1).astype(np.float32)
     alone = stream_onnx(session, info, audio)[0]
     among = stream_onnx(session, info, np.concatenate([loud[:2], audio, loud[2:]]))[2]
@@ -58,12 +50,9 @@ def test_it_keeps_the_bundled_model_answer_on_a_recording(int8_lstm):
     model, _ = load_checkpoint(BUNDLED_CHECKPOINT)
     session, info = open_step_session(int8_lstm)
     assert info.extra["firstspike.graph"] == "fused+int8"
-    audio = _yes()
+    audio = yes_hops()
     int8, exact = stream_onnx(session, info, audio)[0], torch_probs(model, audio, 1)[0]
-    firing = [info.labels.index(label) for label in info.firing_labels]
-    spike = lambda probs: next(t for t, p in enumerate(probs) if p[firing].max() >= info.threshold)  # noqa: E731
-    assert spike(int8) == spike(exact) == 42
-    assert info.labels[firing[int(int8[42, firing].argmax())]] == "yes"
+    assert first_spike(int8, info) == first_spike(exact, info) == (42, "yes")
     assert np.abs(int8 - exact).max() < 0.05
 
 

@@ -13,6 +13,7 @@ import onnx
 import pytest
 import torch
 
+from export_fixtures import BUNDLED_CHECKPOINT, first_spike, yes_hops
 from firstspike.cli import main
 from firstspike.export.integer_frontend import integer_basis
 from firstspike.export.onnx_export import export_model
@@ -20,12 +21,8 @@ from firstspike.export.parity import stream_onnx, torch_probs
 from firstspike.export.step_graph import FusedStep
 from firstspike.model.checkpoint import load_checkpoint
 from firstspike.model.classifier import KeywordSpotter, ModelConfig
-from firstspike.model.data.audio import load_wav
 from firstspike.runtime import open_step_session
 
-ROOT = Path(__file__).resolve().parents[2]
-BUNDLED_CHECKPOINT = ROOT / "models" / "default" / "checkpoint.pt"
-YES = ROOT / "samples" / "yes.wav"
 
 
 @pytest.fixture(scope="module")
@@ -41,20 +38,6 @@ def integer_model(bundled, tmp_path_factory) -> Path:
     return path
 
 
-def _yes() -> np.ndarray:
-    audio = np.asarray(load_wav(YES), np.float32)
-    return audio[None, : audio.size // 160 * 160]
-
-
-def _first_spike(probs: np.ndarray, info) -> tuple[int, str]:
-    firing = [info.labels.index(label) for label in info.firing_labels]
-    for frame, p in enumerate(probs):
-        best = max(firing, key=lambda k: p[k])
-        if p[best] >= info.threshold:
-            return frame, info.labels[best]
-    return -1, info.labels[int(probs[-1].argmax())]
-
-
 def test_the_graph_does_the_dft_in_integers(integer_model):
     graph = onnx.load(integer_model).graph
     integer = [n for n in graph.node if n.op_type == "MatMulInteger"]
@@ -68,9 +51,9 @@ def test_it_keeps_the_bundled_model_answer_on_a_recording(bundled, integer_model
     model, _ = bundled
     session, info = open_step_session(integer_model)
     assert info.extra["firstspike.graph"] == "fused+int8-frontend"
-    audio = _yes()
+    audio = yes_hops()
     integer, exact = stream_onnx(session, info, audio)[0], torch_probs(model, audio, 1)[0]
-    assert _first_spike(integer, info) == _first_spike(exact, info) == (42, "yes")
+    assert first_spike(integer, info) == first_spike(exact, info) == (42, "yes")
     assert np.abs(integer - exact).max() < 0.05  # 0.013 when written; the float graph is within 1e-4
 
 
@@ -78,7 +61,7 @@ def test_batching_never_changes_a_stream(integer_model):
     """Integer arithmetic row by row: unlike dynamic quantisation, a stream's probabilities are the same
     bits alone and among other streams."""
     session, info = open_step_session(integer_model)
-    audio = _yes()
+    audio = yes_hops()
     noise = (0.05 * np.random.default_rng(1).standard_normal((5, audio.shape[1]))).astype(np.float32)
     alone = stream_onnx(session, info, audio)[0]
     among = stream_onnx(session, info, np.concatenate([noise[:2], audio, noise[2:]]))[2]
@@ -95,7 +78,7 @@ def test_sixteen_bit_audio_is_split_exactly(integer_model):
     columns = [k if part == "cos" else info.window_samples // 2 + 1 + k for k, part in step.dft.columns]
     model.frontend.dft_basis[:, columns] = torch.tensor(basis * scale, dtype=torch.float32)
     pcm = np.array([[32767, -32768] * 800, [1, -1] * 800, [-32768] * 1600], np.float32) / 32768
-    speech = _yes()[:, :1600]
+    speech = yes_hops()[:, :1600]
     audio = np.concatenate([pcm, speech, np.round(speech * 0.01 * 32768) / 32768])  # 16-bit, quiet
     assert np.abs(stream_onnx(session, info, audio) - torch_probs(model, audio, 1)).max() < 1e-4
 

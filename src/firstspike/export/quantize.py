@@ -87,7 +87,7 @@ def input_ranges(model: onnx.ModelProto, nodes: list[onnx.NodeProto]) -> list[tu
     session = ort.InferenceSession(probe.SerializeToString(), providers=["CPUExecutionProvider"])
     audio = calibration_audio(int(meta["sample_rate"]))
     step = int(meta["hop_samples"]) * int(meta.get("hops_per_call", "1"))
-    state = np.zeros((len(audio), session.get_inputs()[1].shape[1]), np.float32)
+    state = np.zeros((len(audio), int(meta["state_size"])), np.float32)
     low = [None] * len(nodes)
     high = [None] * len(nodes)
     names = [OUTPUT_STATE] + [node.input[0] for node in nodes]
