@@ -75,6 +75,9 @@ def test_same_decision_alone_and_among_a_hundred_streams(served, request, speech
         assert batched.decision["score"] == pytest.approx(alone.decision["score"], abs=2e-6)
     assert all(r.close_code == 1000 and r.decision for r in results)
     assert server.metric("firstspike_batch_size_sum") / server.metric("firstspike_batch_size_count") > 1.0
+    # A tick holds its model calls: at least one call per tick, and never less time than its calls took.
+    assert 0 < server.metric("firstspike_tick_seconds_count") <= server.metric("firstspike_step_seconds_count")
+    assert server.metric("firstspike_tick_seconds_sum") >= server.metric("firstspike_step_seconds_sum")
     assert server.wait_sessions_zero() == 0
 
 

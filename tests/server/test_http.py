@@ -82,7 +82,7 @@ def test_models_health_ready_metrics(server):
     text = body.decode()
     for name in ("firstspike_sessions_active", "firstspike_sessions_total", "firstspike_frames_total",
                  "firstspike_audio_seconds_total", "firstspike_batch_size_bucket", "firstspike_step_seconds_bucket",
-                 "firstspike_decision_processing_seconds_bucket"):
+                 "firstspike_tick_seconds_bucket", "firstspike_decision_processing_seconds_bucket"):
         assert name in text, name
 
 

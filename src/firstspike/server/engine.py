@@ -110,6 +110,7 @@ class BatchEngine:
         name = model.name
         self._m_batch = metrics.batch_size.labels(model=name)
         self._m_step = metrics.step_seconds.labels(model=name)
+        self._m_tick = metrics.tick_seconds.labels(model=name)
         self._m_frames = metrics.frames.labels(model=name)
         self._m_audio = metrics.audio_seconds.labels(model=name)
         self._seconds_per_call = self.spc / info.sample_rate
@@ -236,7 +237,9 @@ class BatchEngine:
                 await asyncio.sleep(wait)
                 continue
             last_tick = loop.time()
+            began = time.perf_counter()
             await self._tick(loop, rows)
+            self._m_tick.observe(time.perf_counter() - began)
 
     async def _tick(self, loop: asyncio.AbstractEventLoop, rows: np.ndarray) -> None:
         """Plan, compute and deliver one tick; a failure fails this tick's streams, not the scheduler."""

@@ -17,6 +17,7 @@ __all__ = ["CONTENT_TYPE_LATEST", "ServerMetrics"]
 
 _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096)
 _STEP_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25)
+_TICK_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
 _DECISION_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
 
 
@@ -44,6 +45,12 @@ class ServerMetrics:
         self.step_seconds = Histogram(
             "firstspike_step_seconds", "wall time of one batched model call", ["model"], buckets=_STEP_BUCKETS,
             registry=r,
+        )
+        # A tick is the scheduler's whole cycle (plan on the loop, compute in the model thread, deliver
+        # on the loop). Its seconds per second near 1 mean ticks run back to back: the server is at capacity.
+        self.tick_seconds = Histogram(
+            "firstspike_tick_seconds", "wall time of one scheduler tick, from planning to delivering results",
+            ["model"], buckets=_TICK_BUCKETS, registry=r,
         )
         self.decision_seconds = Histogram(
             "firstspike_decision_processing_seconds",
