@@ -24,7 +24,6 @@ from firstspike.model.classifier import KeywordSpotter, ModelConfig
 from firstspike.runtime import open_step_session
 
 
-
 @pytest.fixture(scope="module")
 def bundled():
     return load_checkpoint(BUNDLED_CHECKPOINT)
