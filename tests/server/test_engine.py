@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import threading
 from contextlib import asynccontextmanager
 
 import numpy as np
@@ -122,48 +121,6 @@ def test_a_failure_outside_the_model_call_fails_that_ticks_streams_and_the_sched
             await _until(lambda: engine.frames_of(other_slot) == engine.hops_per_call)
             assert not engine._task.done()
         finally:
-            await engine.stop()
-
-    asyncio.run(scenario())
-
-
-def test_the_next_tick_is_queued_while_the_worker_computes_one_and_never_holds_a_stream_twice(monkeypatch):
-    """Pipelining: a tick is planned from the streams not in the one being computed and waits behind it.
-
-    A stream whose tick is still computing must stay out of the next one: its state is not back yet,
-    and stepping its later audio from the old state would change its results.
-    """
-
-    async def scenario():
-        engine = _engine(max_wait_ms=0.0)
-        engine.start()
-        hop = np.zeros(engine.spc, np.float32)
-        first, second = _Listener(), _Listener()
-        slot_a, slot_b = engine.attach(first, 1.0, 0), engine.attach(second, 1.0, 0)
-        release = threading.Event()
-        computed: list[list[int]] = []
-        real_compute = engine._compute
-
-        def compute_holding_the_first(tick):
-            computed.append(sorted(tick.rows.tolist()))
-            if len(computed) == 1:
-                release.wait(10)
-            return real_compute(tick)
-
-        monkeypatch.setattr(engine, "_compute", compute_holding_the_first)
-        try:
-            engine.write(slot_a, hop)
-            await _until(lambda: len(computed) == 1)  # the worker is inside A's tick
-            engine.write(slot_a, hop)
-            engine.write(slot_b, hop)
-            await _until(lambda: engine._ticks_in_flight == 2)  # B's tick waits behind it
-            assert engine.frames_of(slot_a) == 0  # A's first hop is not delivered yet
-            release.set()
-            hops = engine.hops_per_call
-            await _until(lambda: engine.frames_of(slot_a) == 2 * hops and engine.frames_of(slot_b) == hops)
-            assert computed == [[slot_a], [slot_b], [slot_a]]
-        finally:
-            release.set()
             await engine.stop()
 
     asyncio.run(scenario())

@@ -11,11 +11,6 @@ releases the GIL, so the event loop keeps reading sockets meanwhile, and whateve
 next tick. Each stream's state row goes in and comes back untouched by its neighbours, so batching
 cannot change a stream's results.
 
-Ticks are pipelined: while the worker computes one, the loop plans the next from the streams not in
-it and queues it behind, so the worker starts that tick the moment it finishes, instead of idling
-while the loop gets round to delivering results and planning again. A stream is in at most one tick
-at a time, so its hops are still stepped in order.
-
 A model whose graph takes any number of hops per call (`variable_hops`) runs a tick as segments
 instead of rounds: one call over every hop that all of the live rows have, so 100 ms chunks cost one
 call a tick instead of ten. Its per-hop probabilities find each row's first crossing at the exact hop.
@@ -24,7 +19,6 @@ call a tick instead of ten. Its per-hop probabilities find each row's first cros
 from __future__ import annotations
 
 import asyncio
-import functools
 import heapq
 import logging
 import time
@@ -44,11 +38,6 @@ log = logging.getLogger("firstspike.server.engine")
 # Model calls per stream per tick: a tick takes up to 100 ms of a stream's audio (10 ms hops), so
 # one slow client with a huge chunk cannot hold everyone else's tick for long.
 ROUNDS_PER_TICK = 10
-
-# Ticks planned and not yet delivered: one the worker computes, one queued behind it. Under load the
-# event loop has a hundred sockets to read before it gets back to the scheduler; with one tick in
-# flight the worker sat idle all that time (a quarter of each second at 1000 streams).
-TICKS_IN_FLIGHT = 2
 
 
 class SlotListener(Protocol):
@@ -115,7 +104,6 @@ class BatchEngine:
         self._wake = asyncio.Event()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"step-{model.name}")
         self._task: asyncio.Task | None = None
-        self._ticks_in_flight = 0
         self._rotate = 0
         self.attached = 0
 
@@ -217,8 +205,7 @@ class BatchEngine:
 
     def _ready_rows(self) -> np.ndarray:
         hi = self._high
-        ready = np.flatnonzero(self._active[:hi] & ~self._inflight[:hi]
-                               & (self._tail[:hi] - self._head[:hi] >= self.spc))
+        ready = np.flatnonzero(self._active[:hi] & (self._tail[:hi] - self._head[:hi] >= self.spc))
         if len(ready) > self.max_batch:
             self._rotate = (self._rotate + self.max_batch) % len(ready)
             ready = np.roll(ready, -self._rotate)[: self.max_batch]
@@ -230,14 +217,13 @@ class BatchEngine:
         return self._task is not None and not self._task.done()
 
     async def _run(self) -> None:
-        """Plan ticks forever. Nothing a tick does may end this task: a dead scheduler would leave every
+        """Tick forever. Nothing a tick does may end this task: a dead scheduler would leave every
         stream of the model waiting for audio that is never stepped."""
         loop = asyncio.get_running_loop()
         last_tick = -float("inf")
-        empty = np.zeros(0, np.intp)
         while True:
-            rows = self._ready_rows() if self._ticks_in_flight < TICKS_IN_FLIGHT else empty
-            if len(rows) == 0:  # nothing to step, or the worker has enough queued: a write or a delivery wakes us
+            rows = self._ready_rows()
+            if len(rows) == 0:
                 self._wake.clear()
                 await self._wake.wait()
                 continue
@@ -251,49 +237,29 @@ class BatchEngine:
                 await asyncio.sleep(wait)
                 continue
             last_tick = loop.time()
-            self._submit(loop, rows)
+            began = time.perf_counter()  # not loop.time(): uvloop's clock counts whole milliseconds
+            await self._tick(loop, rows)
+            self._m_tick.observe(time.perf_counter() - began)
 
-    def _submit(self, loop: asyncio.AbstractEventLoop, rows: np.ndarray) -> None:
-        """Plan a tick and queue it for the worker; `_deliver` takes its results back on the loop."""
+    async def _tick(self, loop: asyncio.AbstractEventLoop, rows: np.ndarray) -> None:
+        """Plan, compute and deliver one tick; a failure fails this tick's streams, not the scheduler."""
         generations = self._generation[rows]
         try:
             tick = self._plan(rows)
-        except Exception as err:  # a failure must fail this tick's streams, not the scheduler
-            log.exception("model %s: planning a tick failed", self.model.name)
+            outcome = await loop.run_in_executor(self._executor, self._compute, tick)
+        except asyncio.CancelledError:
+            raise
+        except Exception as err:  # a broken model must fail its streams, not the server
+            log.exception("model %s step failed", self.model.name)
             self._fail_rows(rows, generations, str(err))
             return
-        self._ticks_in_flight += 1
-        future = loop.run_in_executor(self._executor, self._timed_compute, tick)
-        future.add_done_callback(functools.partial(self._deliver, tick))
-
-    def _timed_compute(self, tick: "_Tick") -> "_Outcome":
-        """`_compute`, timed in the worker: the share of each second the worker is busy (ticks no
-        longer wait for the loop, so this is the model's headroom)."""
-        began = time.perf_counter()  # not loop.time(): uvloop's clock counts whole milliseconds
-        try:
-            return self._compute(tick)
-        finally:
-            self._m_tick.observe(time.perf_counter() - began)
-
-    def _deliver(self, tick: "_Tick", future: asyncio.Future) -> None:
-        """On the loop thread, when the worker is done with a tick: store its results, or fail its streams."""
-        self._ticks_in_flight -= 1
-        self._wake.set()
-        if future.cancelled() or self._task is None:  # the engine is stopping: nobody waits for these
-            return
-        err = future.exception()
-        if err is not None:  # a broken model must fail its streams, not the server
-            log.error("model %s step failed", self.model.name, exc_info=err)
-            self._fail_rows(tick.rows, tick.generations, str(err))
-            return
-        outcome = future.result()
         self._m_frames.inc(outcome.calls * self.hops_per_call)
         self._m_audio.inc(outcome.calls * self._seconds_per_call)
         try:
             self._apply(tick, outcome)
         except Exception as err:
             log.exception("model %s: delivering results failed", self.model.name)
-            self._fail_rows(tick.rows, tick.generations, f"delivering results failed: {err}")
+            self._fail_rows(rows, generations, f"delivering results failed: {err}")
 
     def _plan(self, rows: np.ndarray) -> "_Tick":
         """On the loop thread: copy out everything the worker needs, and consume the audio it will use.
