@@ -39,6 +39,9 @@ def test_short_bench_writes_json_and_plot(server, audio, tmp_path):
     expected = server_stats["cpu_percent_mean_at_full_load"] / 100.0 * 1e6 / offered
     assert server_stats["cpu_us_per_message"] == pytest.approx(expected, rel=0.05, abs=1.0)
     assert "server CPU per message" in proc.stdout
+    # The scheduler's share of each second, from /metrics: real ticks ran, and one worker is busy at most all of it.
+    busy = server_stats["scheduler_busy_mean_at_full_load"]
+    assert busy is not None and 0 < busy <= 1.05 and "model scheduler busy" in proc.stdout
     assert out_png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 

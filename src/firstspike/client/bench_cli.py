@@ -145,7 +145,7 @@ def _run_bench(args, options, clips, procs: int, tolerance: float, err) -> dict:
     from firstspike.client.bench_summary import summarise
     from firstspike.client.connection import http_base
     from firstspike.client.load import plan_workers, run_worker
-    from firstspike.client.server_stats import metrics_sampler, probe_metrics, process_sampler
+    from firstspike.client.server_stats import metrics_sampler, probe_metrics, process_sampler, scheduler_reader
 
     ctx = mp.get_context("spawn")
     stop_event = ctx.Event()
@@ -158,19 +158,20 @@ def _run_bench(args, options, clips, procs: int, tolerance: float, err) -> dict:
     usage_before = resource.getrusage(resource.RUSAGE_CHILDREN)
 
     sampler = None
+    metrics_url = args.metrics_url or f"{http_base(args.url)}/metrics"
+    problem = probe_metrics(metrics_url, args.token)
+    scheduler = scheduler_reader(metrics_url, args.token)
     if args.server_pid is not None:
         try:
-            sampler = process_sampler(args.server_pid, t0_perf)
+            sampler = process_sampler(args.server_pid, t0_perf, scheduler=scheduler)
         except Exception as exc:  # noqa: BLE001 - psutil.NoSuchProcess and friends
             err.print(f"[yellow]warning:[/yellow] cannot watch process {args.server_pid}: {exc}")
     else:
-        metrics_url = args.metrics_url or f"{http_base(args.url)}/metrics"
-        problem = probe_metrics(metrics_url, args.token)
         local_pid = _local_server_pid(args.url) if problem is not None else None
         if problem is None:
             sampler = metrics_sampler(metrics_url, args.token, t0_perf)
         elif local_pid is not None:
-            sampler = process_sampler(local_pid, t0_perf)
+            sampler = process_sampler(local_pid, t0_perf, scheduler=scheduler)
         else:
             err.print(f"[yellow]warning:[/yellow] no server CPU/memory: {problem} (try --server-pid)")
     if sampler is not None:
@@ -247,6 +248,10 @@ def _print_summary(out, summary: dict) -> None:
         if server.get("cpu_us_per_message") is not None:
             head.add_row("server CPU per message", f"{server['cpu_us_per_message']:g} µs per offered message"
                          " (an underestimate if the server fell behind)")
+        busy = server.get("scheduler_busy_mean_at_full_load")
+        if busy is not None:
+            head.add_row("model scheduler busy", f"{busy:.0%} of each second at full load"
+                         " (near 100 % a worker: the model limits the server)")
         per = server.get("rss_kib_per_stream")
         head.add_row("server memory", f"{server['rss_mib_before']} → {server['rss_mib_peak']} MiB"
                      + (f" ({per} KiB per stream)" if per is not None else ""))

@@ -131,4 +131,6 @@ def _server_summary(server: ServerStats | None, ramp_s: float, peak_active: int,
             rss_mib_peak=peak,
             rss_kib_per_stream=round(1024 * (peak - idle) / peak_active, 1) if peak_active else None,
         )
+        busy = [r["scheduler_busy"] for r in loaded if r["scheduler_busy"] is not None]
+        out["scheduler_busy_mean_at_full_load"] = round(sum(busy) / len(busy), 3) if busy else None
     return out

@@ -2,6 +2,9 @@
 
 psutil is exact but needs the server on this machine (`--server-pid`); /metrics works remotely, using
 the standard `process_cpu_seconds_total` and `process_resident_memory_bytes` of prometheus-client.
+Either way, where /metrics answers, the run also reads `firstspike_tick_seconds_sum`: the share of
+each second the batching scheduler is busy says whether the model is what limits the server, which
+CPU alone does not (a saturated model thread shows as one core of several).
 """
 
 from __future__ import annotations
@@ -10,7 +13,11 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
+
+# Summed over models and workers by `parse_metrics`: seconds the schedulers spent in ticks.
+SCHEDULER_SECONDS = "firstspike_tick_seconds_sum"
 
 
 @dataclass
@@ -19,6 +26,7 @@ class StatSample:
     cpu_seconds: float
     rss_bytes: float
     sessions_active: float | None = None
+    scheduler_seconds: float | None = None  # firstspike_tick_seconds_sum, where /metrics answers
 
 
 @dataclass
@@ -34,11 +42,15 @@ class ServerStats:
             dt = b.t - a.t
             if dt <= 0:
                 continue
+            busy = None
+            if a.scheduler_seconds is not None and b.scheduler_seconds is not None:
+                busy = round((b.scheduler_seconds - a.scheduler_seconds) / dt, 3)
             rows.append({
                 "t": round(b.t, 2),
                 "cpu_percent": round(100.0 * (b.cpu_seconds - a.cpu_seconds) / dt, 1),
                 "rss_mib": round(b.rss_bytes / 2**20, 1),
                 "sessions_active": b.sessions_active,
+                "scheduler_busy": busy,
             })
         return rows
 
@@ -60,6 +72,12 @@ def parse_metrics(text: str) -> dict[str, float]:
     return values
 
 
+def read_metrics(metrics_url: str, token: str | None) -> dict[str, float]:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    with urllib.request.urlopen(urllib.request.Request(metrics_url, headers=headers), timeout=2) as response:
+        return parse_metrics(response.read().decode("utf-8", "replace"))
+
+
 class _Sampler:
     def __init__(self, read, source: str, t0: float, every_s: float) -> None:
         self.stats = ServerStats(source=source)
@@ -72,8 +90,8 @@ class _Sampler:
     def _loop(self) -> None:
         while True:
             try:
-                cpu, rss, active = self._read()
-                self.stats.samples.append(StatSample(time.perf_counter() - self._t0, cpu, rss, active))
+                cpu, rss, active, scheduler = self._read()
+                self.stats.samples.append(StatSample(time.perf_counter() - self._t0, cpu, rss, active, scheduler))
             except Exception as err:  # noqa: BLE001 - a vanished server ends sampling, not the benchmark
                 self.stats.error = f"{type(err).__name__}: {err}"
             if self._stop.wait(self._every):
@@ -89,7 +107,9 @@ class _Sampler:
         return self.stats
 
 
-def process_sampler(pid: int, t0: float, every_s: float = 0.5) -> _Sampler:
+def process_sampler(pid: int, t0: float, every_s: float = 0.5,
+                    scheduler: Callable[[], float | None] | None = None) -> _Sampler:
+    """psutil's figures for the process and its children; `scheduler` reads the scheduler's seconds."""
     import psutil
 
     proc = psutil.Process(pid)
@@ -104,22 +124,30 @@ def process_sampler(pid: int, t0: float, every_s: float = 0.5) -> _Sampler:
                 rss += p.memory_info().rss
             except psutil.NoSuchProcess:
                 continue
-        return cpu, rss, None
+        return cpu, rss, None, scheduler() if scheduler is not None else None
 
     return _Sampler(read, f"process {pid} (psutil)", t0, every_s)
 
 
-def metrics_sampler(metrics_url: str, token: str | None, t0: float, every_s: float = 0.5) -> _Sampler:
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
+def scheduler_reader(metrics_url: str, token: str | None) -> Callable[[], float | None] | None:
+    """Reads the schedulers' seconds from /metrics beside psutil (None for a sample it cannot get),
+    or None when /metrics does not answer with them now (another server, or none)."""
+    def read() -> float | None:
+        try:
+            return read_metrics(metrics_url, token).get(SCHEDULER_SECONDS)
+        except (urllib.error.URLError, OSError, ValueError):
+            return None
+    return read if read() is not None else None
 
+
+def metrics_sampler(metrics_url: str, token: str | None, t0: float, every_s: float = 0.5) -> _Sampler:
     def read():
-        request = urllib.request.Request(metrics_url, headers=headers)
-        with urllib.request.urlopen(request, timeout=2) as response:
-            values = parse_metrics(response.read().decode("utf-8", "replace"))
+        values = read_metrics(metrics_url, token)
         if "process_cpu_seconds_total" not in values:
             raise RuntimeError(f"{metrics_url} has no process_cpu_seconds_total")
         active = next((v for k, v in values.items() if k.endswith("sessions_active")), None)
-        return values["process_cpu_seconds_total"], values.get("process_resident_memory_bytes", 0.0), active
+        return (values["process_cpu_seconds_total"], values.get("process_resident_memory_bytes", 0.0), active,
+                values.get(SCHEDULER_SECONDS))
 
     return _Sampler(read, metrics_url, t0, every_s)
 
@@ -127,9 +155,7 @@ def metrics_sampler(metrics_url: str, token: str | None, t0: float, every_s: flo
 def probe_metrics(metrics_url: str, token: str | None) -> str | None:
     """None when /metrics answers with process figures; otherwise why not."""
     try:
-        request = urllib.request.Request(metrics_url, headers={"Authorization": f"Bearer {token}"} if token else {})
-        with urllib.request.urlopen(request, timeout=2) as response:
-            values = parse_metrics(response.read().decode("utf-8", "replace"))
+        values = read_metrics(metrics_url, token)
     except (urllib.error.URLError, OSError, ValueError) as err:
         return f"{metrics_url}: {err}"
     if "process_cpu_seconds_total" not in values:
