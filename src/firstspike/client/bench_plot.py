@@ -1,4 +1,5 @@
-"""PNG of a benchmark: decision latency against open streams, and load and server CPU over time."""
+"""PNG of a benchmark: decision latency against open streams, and load, server CPU and the model
+scheduler's busy share over time."""
 
 from __future__ import annotations
 
@@ -32,7 +33,11 @@ def plot_bench(summary: dict, path: str) -> None:
         cpu_axis = right.twinx()
         cpu_axis.plot([r["t"] for r in server["timeline"]], [r["cpu_percent"] for r in server["timeline"]],
                       color="tab:red", alpha=0.7, label="server CPU %")
-        cpu_axis.set_ylabel("server CPU % (of one core)", color="tab:red")
+        busy = [(r["t"], 100.0 * r["scheduler_busy"]) for r in server["timeline"] if r.get("scheduler_busy") is not None]
+        if busy:  # on the same % scale: near 100 a worker, the model is the bottleneck
+            cpu_axis.plot(*zip(*busy), color="tab:green", alpha=0.7, label="model scheduler busy %")
+            cpu_axis.legend(loc="lower right")
+        cpu_axis.set_ylabel("server CPU % (of one core)" + (", scheduler busy %" if busy else ""), color="tab:red")
     right.set_title("load over time")
     right.grid(alpha=0.3)
     fig.tight_layout()
