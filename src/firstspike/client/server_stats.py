@@ -16,7 +16,7 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-# Summed over models and workers by `parse_metrics`: seconds the schedulers spent in ticks.
+# Seconds the batching schedulers spent in ticks: `parse_metrics` adds up the models, the server its workers.
 SCHEDULER_SECONDS = "firstspike_tick_seconds_sum"
 
 
