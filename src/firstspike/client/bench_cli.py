@@ -145,7 +145,9 @@ def _run_bench(args, options, clips, procs: int, tolerance: float, err) -> dict:
     from firstspike.client.bench_summary import summarise
     from firstspike.client.connection import http_base
     from firstspike.client.load import plan_workers, run_worker
-    from firstspike.client.server_stats import metrics_sampler, probe_metrics, process_sampler, scheduler_reader
+    from firstspike.client.server_stats import (
+        SCHEDULER_SECONDS, metrics_sampler, probe_metrics, process_sampler, scheduler_reader,
+    )
 
     ctx = mp.get_context("spawn")
     stop_event = ctx.Event()
@@ -159,8 +161,9 @@ def _run_bench(args, options, clips, procs: int, tolerance: float, err) -> dict:
 
     sampler = None
     metrics_url = args.metrics_url or f"{http_base(args.url)}/metrics"
-    problem = probe_metrics(metrics_url, args.token)
-    scheduler = scheduler_reader(metrics_url, args.token)
+    problem, answered = probe_metrics(metrics_url, args.token)
+    # Read beside psutil only from a server that exports it (another server, or none, has no such figure).
+    scheduler = scheduler_reader(metrics_url, args.token) if SCHEDULER_SECONDS in answered else None
     if args.server_pid is not None:
         try:
             sampler = process_sampler(args.server_pid, t0_perf, scheduler=scheduler)

@@ -129,15 +129,14 @@ def process_sampler(pid: int, t0: float, every_s: float = 0.5,
     return _Sampler(read, f"process {pid} (psutil)", t0, every_s)
 
 
-def scheduler_reader(metrics_url: str, token: str | None) -> Callable[[], float | None] | None:
-    """Reads the schedulers' seconds from /metrics beside psutil (None for a sample it cannot get),
-    or None when /metrics does not answer with them now (another server, or none)."""
+def scheduler_reader(metrics_url: str, token: str | None) -> Callable[[], float | None]:
+    """Reads the schedulers' seconds from /metrics beside psutil; None for a sample it cannot get."""
     def read() -> float | None:
         try:
             return read_metrics(metrics_url, token).get(SCHEDULER_SECONDS)
         except (urllib.error.URLError, OSError, ValueError):
             return None
-    return read if read() is not None else None
+    return read
 
 
 def metrics_sampler(metrics_url: str, token: str | None, t0: float, every_s: float = 0.5) -> _Sampler:
@@ -152,15 +151,15 @@ def metrics_sampler(metrics_url: str, token: str | None, t0: float, every_s: flo
     return _Sampler(read, metrics_url, t0, every_s)
 
 
-def probe_metrics(metrics_url: str, token: str | None) -> str | None:
-    """None when /metrics answers with process figures; otherwise why not."""
+def probe_metrics(metrics_url: str, token: str | None) -> tuple[str | None, dict[str, float]]:
+    """(None when /metrics answers with process figures, otherwise why not; what it answered)."""
     try:
         values = read_metrics(metrics_url, token)
     except (urllib.error.URLError, OSError, ValueError) as err:
-        return f"{metrics_url}: {err}"
+        return f"{metrics_url}: {err}", {}
     if "process_cpu_seconds_total" not in values:
-        return f"{metrics_url} has no process_cpu_seconds_total"
-    return None
+        return f"{metrics_url} has no process_cpu_seconds_total", values
+    return None, values
 
 
 def listening_pid(port: int) -> int | None:
