@@ -212,6 +212,30 @@ def test_rc_eos_tables_of_bench_read_evaluate_reports(runs, tiny_train_corpus, t
         assert result.returncode == 0, result.stderr[-2000:]
         lines = result.stdout.splitlines()
         assert column in lines[1] and len(lines) == 3 + thetas
+    result = subprocess.run([sys.executable, str(bench / "at_false_fires.py"), "--rate", "0.5", "--group", "RC",
+                             str(reports["rc"]), "--group", "EOS", str(reports["eos"])],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.startswith("RC: where") and "\nEOS: where" in result.stdout
+
+
+def test_equal_false_fire_reading_interpolates_between_thetas():
+    """bench/at_false_fires.py reads a θ sweep where the `_unknown_` false fires cross the rate."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "bench" / "at_false_fires.py"
+    spec = importlib.util.spec_from_file_location("at_false_fires", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    point = lambda theta, fires, acc, ms: {"theta": theta, "false_fire_rate": {"_unknown_": fires},  # noqa: E731
+                                           "keyword_accuracy": acc, "keyword_decision_ms_mean": ms}
+    sweep = [point(0.95, 0.02, 0.74, 990.0), point(0.9, 0.04, 0.75, 930.0), point(0.8, 0.08, 0.76, 850.0)]
+    reading = module.at_rate(sweep, 0.03)
+    assert reading["theta"] == pytest.approx(0.925)
+    assert reading["keyword_accuracy"] == pytest.approx(0.745)
+    assert reading["keyword_decision_ms_mean"] == pytest.approx(960.0)
+    assert module.at_rate(sweep, 0.01) is None  # the sweep never fires that rarely
 
 
 
