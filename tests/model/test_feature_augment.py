@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from firstspike.model.feature_augment import NEPER_PER_DB, FeatureAugment, tilt_channels, warp_speakers
+from firstspike.model.feature_augment import NEPER_PER_DB, FeatureAugment, spec_augment, tilt_channels, warp_speakers
 from firstspike.model.frontend import LOG_FLOOR, LogMelFrontend, mel_filterbank
 
 SAMPLE_RATE = 16000
@@ -81,3 +81,15 @@ def test_augment_is_reproducible_and_off_when_zero(frontend):
     assert torch.equal(a, b) and not torch.allclose(a, feats)
     off = FeatureAugment()  # the default: everything off
     assert off.augment_raw(feats, centres, torch.Generator().manual_seed(7)) is feats
+
+
+def test_spec_augment_masks_bands_and_frames_and_time_masks_can_be_left_out():
+    """Masked cells are zero (the mean of normalised features); `--no-time-masks` keeps every frame."""
+    feats = torch.ones(64, 100, 40)
+    lengths = torch.full((64,), 100)
+    both = spec_augment(feats, lengths, torch.Generator().manual_seed(0))
+    assert (both == 0).any(dim=1).any() and (both == 0).all(dim=2).any()  # some bands and some whole frames
+    assert torch.equal(feats, torch.ones(64, 100, 40))  # the input is left alone
+    freq_only = spec_augment(feats, lengths, torch.Generator().manual_seed(0), time_masks=0)
+    assert (freq_only == 0).any() and not (freq_only == 0).all(dim=2).any()  # bands masked, no frame wholly
+    assert ((freq_only == 0).all(dim=1) == (freq_only == 0).any(dim=1)).all()  # a masked band spans every frame

@@ -66,6 +66,7 @@ class TrainConfig:
     grad_clip: float = 1.0
     dropout: float = 0.0  # on the LSTM's outputs before the head, training only
     specaugment: bool = True
+    time_masks: bool = True  # SpecAugment's time masks (off: its frequency masks only)
     warp: float = 0.0
     gain_db: float = 0.0
     eq_db: float = 0.0
@@ -298,7 +299,7 @@ def _train(cfg: TrainConfig, d: Dist, device: torch.device) -> dict:
             feats, lengths = train_set.batch(idx)
             feats = model.prepare(augment.augment_raw(feats, centres, gen).to(device), lengths.to(device)).cpu()
             if cfg.specaugment:
-                feats = spec_augment(feats, lengths, gen)
+                feats = spec_augment(feats, lengths, gen, time_masks=2 if cfg.time_masks else 0)
             feats, lengths = feats.to(device), lengths.to(device)
             logits, t_star, spiked, frames, mean_entropy = runner(feats, lengths)
             targets = time_dependent_targets(train_set, idx, t_star).to(device)

@@ -40,6 +40,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dropout", type=float, default=0.0,
                         help="dropout on the LSTM's outputs before the head, training only (default: %(default)s)")
     parser.add_argument("--no-specaugment", action="store_true", help="train without time/frequency masks")
+    parser.add_argument("--no-time-masks", action="store_true",
+                        help="SpecAugment's frequency masks only, without its time masks")
     parser.add_argument("--warp", type=float, default=0.0,
                         help="vocal-tract-length warp of the features, α in [1 - W, 1 + W] per sequence and epoch (0: off)")
     parser.add_argument("--gain-db", type=float, default=0.0, help="random gain per sequence and epoch, ±dB (0: off)")
@@ -86,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
             theta=args.theta, beta=args.beta, entropy=args.entropy, seed=args.seed, patience=args.patience, device=args.device,
             workers=args.workers, resume=args.resume, init=args.init, max_train_clips=args.max_train_clips,
             chunk=args.chunk,
-            dropout=args.dropout, specaugment=not args.no_specaugment, warp=args.warp, gain_db=args.gain_db, eq_db=args.eq_db,
+            dropout=args.dropout, specaugment=not args.no_specaugment, time_masks=not args.no_time_masks, warp=args.warp, gain_db=args.gain_db, eq_db=args.eq_db,
             cache_dir=args.cache_dir, progress=not args.quiet,
         )
     except ValueError as err:
