@@ -23,6 +23,7 @@ import torch
 from firstspike.model.frontend import LOG_FLOOR, hz_to_mel
 
 NEPER_PER_DB = math.log(10.0) / 10.0  # natural-log power per decibel
+TIME_MASKS = 2  # SpecAugment's time masks per sequence (`firstspike train --no-time-masks`: none)
 
 
 @dataclass(frozen=True)
@@ -79,7 +80,7 @@ def tilt_channels(feats: torch.Tensor, gen: torch.Generator, gain_db: float, eq_
     return torch.where(feats <= floor + 1e-3, feats, shifted.clamp(min=floor))
 
 
-def spec_augment(feats: torch.Tensor, lengths: torch.Tensor, gen: torch.Generator, time_masks: int = 2,
+def spec_augment(feats: torch.Tensor, lengths: torch.Tensor, gen: torch.Generator, time_masks: int = TIME_MASKS,
                  max_time: int = 10, freq_masks: int = 2, max_freq: int = 6) -> torch.Tensor:
     """SpecAugment on normalised features: zero (= the mean) random time and frequency bands."""
     feats = feats.clone()

@@ -30,7 +30,7 @@ from tqdm import tqdm
 
 from firstspike.model.checkpoint import CheckpointError, load_checkpoint, read_checkpoint, save_checkpoint
 from firstspike.model.classifier import KeywordSpotter, ModelConfig, SequenceClassifier
-from firstspike.model.feature_augment import FeatureAugment, spec_augment
+from firstspike.model.feature_augment import TIME_MASKS, FeatureAugment, spec_augment
 from firstspike.model.features import FeatureSet, default_cache_dir, load_features
 from firstspike.model.inference import decide, sequence_probabilities
 from firstspike.model.rank_coding import ENTROPY_READINGS, forward_until_spike, rc_loss
@@ -299,7 +299,7 @@ def _train(cfg: TrainConfig, d: Dist, device: torch.device) -> dict:
             feats, lengths = train_set.batch(idx)
             feats = model.prepare(augment.augment_raw(feats, centres, gen).to(device), lengths.to(device)).cpu()
             if cfg.specaugment:
-                feats = spec_augment(feats, lengths, gen, time_masks=2 if cfg.time_masks else 0)
+                feats = spec_augment(feats, lengths, gen, time_masks=TIME_MASKS if cfg.time_masks else 0)
             feats, lengths = feats.to(device), lengths.to(device)
             logits, t_star, spiked, frames, mean_entropy = runner(feats, lengths)
             targets = time_dependent_targets(train_set, idx, t_star).to(device)
