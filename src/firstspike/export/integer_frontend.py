@@ -117,8 +117,8 @@ def _integer_nodes(prefix: str, frame: str, power: str) -> list[onnx.NodeProto]:
         node("DequantizeLinear", [p + "high", "dft.high_scale", "dft.offset"], p + "coarse"),
         node("Sub", [frame, p + "coarse"], p + "residual"),
         node("QuantizeLinear", [p + "residual", "dft.low_scale", "dft.no_offset"], p + "low"),
-        node("MatMulInteger", [p + "high", BASIS, "dft.offset"], p + "spectrum_high"),
-        node("MatMulInteger", [p + "low", BASIS], p + "spectrum_low"),
+        node("MatMulInteger", [p + "high", BASIS, "dft.offset", "dft.offset"], p + "spectrum_high"),
+        node("MatMulInteger", [p + "low", BASIS, "dft.no_offset", "dft.offset"], p + "spectrum_low"),
         node("Mul", [p + "spectrum_high", "dft.radix"], p + "spectrum_high_shifted"),
         node("Add", [p + "spectrum_high_shifted", p + "spectrum_low"], p + "spectrum_int"),
         node("Cast", [p + "spectrum_int"], p + "spectrum", to=TensorProto.FLOAT),
@@ -150,7 +150,7 @@ def integerise_frontend(proto: onnx.ModelProto, step) -> onnx.ModelProto:
 
     mel = step.dft.mel_basis.double().numpy() * ((scale / PCM_SCALE) ** 2)[:, None]
     new = {
-        BASIS: basis,
+        BASIS: (basis.astype(np.int16) + 128).astype(np.uint8),
         MEL: mel.astype(np.float32),
         "dft.floor_shift": np.array(FLOOR_SHIFT, np.float32),
         "dft.high_scale": np.array(HIGH_SCALE, np.float32),
