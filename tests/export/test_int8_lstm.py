@@ -32,7 +32,7 @@ def test_the_gates_are_one_integer_product_and_the_rest_stays_float(int8_lstm):
     assert not [n for n in graph.node if n.op_type.startswith("DynamicQuantize")]
     assert "gates_weight_0" not in {i.name for i in graph.initializer}
     assert any(n.op_type == "Gemm" and "head_weight" in n.input for n in graph.node)  # the head stays float32
-    assert any(n.op_type == "MatMul" and "dft.even_basis" in n.input for n in graph.node)  # so does the frontend
+    assert any(n.op_type == "MatMul" and "dft.first_basis" in n.input for n in graph.node)  # so does the frontend
 
 
 def test_batching_never_changes_a_stream(int8_lstm):

@@ -72,7 +72,7 @@ def test_sixteen_bit_audio_is_split_exactly(integer_model):
     high/low byte split loses nothing of 16-bit audio, even at full scale and at one LSB."""
     model, _ = load_checkpoint(BUNDLED_CHECKPOINT)
     session, info = open_step_session(integer_model)
-    step = FusedStep(model)
+    step = FusedStep(model, factored_dft=False)
     basis, scale = integer_basis(step)
     columns = [k if part == "cos" else info.window_samples // 2 + 1 + k for k, part in step.dft.columns]
     model.frontend.dft_basis[:, columns] = torch.tensor(basis * scale, dtype=torch.float32)
@@ -86,7 +86,7 @@ def test_a_window_too_long_for_int32_is_refused():
     config = ModelConfig(labels=["yes", "no", "_silence_", "_unknown_"], firing_labels=["yes", "no"],
                          window_ms=200, hidden=8)
     with pytest.raises(ValueError, match="too long for the integer frontend"):
-        integer_basis(FusedStep(KeywordSpotter(config)))
+        integer_basis(FusedStep(KeywordSpotter(config), factored_dft=False))
 
 
 def test_cli_parts(tmp_path, capsys):

@@ -74,7 +74,7 @@ def trace_to_onnx(model: KeywordSpotter, *, variant: str, hops_per_call: int, op
         if opset != 17:
             proto = onnx.version_converter.convert_version(proto, opset)
         return proto
-    step = build_step_module(model, variant, hops_per_call)
+    step = build_step_module(model, variant, hops_per_call, factored_dft=not integer_frontend)
     audio = torch.zeros(2, model.frontend.hop * hops_per_call)
     state = torch.zeros(2, sum(slot.size for slot in state_layout(model)))
     buffer = io.BytesIO()

@@ -6,8 +6,9 @@ them apart except by speed:
 
 - `FusedStep` ("fused"): hand-written gates. The feature normalisation is folded into the first
   layer's input weights, input and recurrent weights are one matrix (one Gemm per layer), one Sigmoid
-  covers all four gates (onnxruntime fuses it into the Gemm), and the windowed DFT is split into even
-  and odd bins (`EvenOddDft`): half the multiply-adds and half the weight bytes of the plain basis.
+  covers all four gates (onnxruntime fuses it into the Gemm), and the windowed DFT runs in two stages
+  (`factored_dft.FactoredDft`, 400 = 20 × 20 samples): under half the multiply-adds of the even/odd
+  split (`EvenOddDft`), which stays for the integer frontend and windows that do not factor.
 - `LstmOpStep` ("lstm-op"): `KeywordSpotter.step` as written, with the flat state unpacked and
   packed around it; the TorchScript exporter maps nn.LSTM to the ONNX LSTM op.
 """
@@ -21,6 +22,7 @@ from torch import nn
 
 from firstspike.contract import StateSlot
 from firstspike.export import GRAPH_VARIANTS
+from firstspike.export.factored_dft import FactoredDft, factor_window
 from firstspike.model.classifier import KeywordSpotter
 from firstspike.model.frontend import LOG_FLOOR
 
@@ -85,7 +87,7 @@ class LstmOpStep(nn.Module):
 class FusedStep(nn.Module):
     """Hand-unrolled step with normalisation folded into the weights (see the module docstring)."""
 
-    def __init__(self, model: KeywordSpotter, hops_per_call: int = 1):
+    def __init__(self, model: KeywordSpotter, hops_per_call: int = 1, factored_dft: bool = True):
         super().__init__()
         self.hops_per_call = _check_hops(hops_per_call)
         frontend, lstm, head = model.frontend, model.classifier.lstm, model.classifier.head
@@ -98,8 +100,8 @@ class FusedStep(nn.Module):
         self.front_slots = 1 if model.pcen is None else 3  # overlap, then PCEN's m and q
         self.head_kind = model.config.head
         with torch.no_grad():
-            self.dft = EvenOddDft(frontend)
-            self.register_buffer("log_floor", torch.full((frontend.n_mels,), LOG_FLOOR))  # Gemm bias
+            factors = factor_window(frontend.window) if factored_dft else None
+            self.dft = EvenOddDft(frontend) if factors is None else FactoredDft(frontend, factors)
             hidden = self.hidden
             # PyTorch gate order (i, f, g, o) → (i, f, o, g), with the cell input's rows doubled:
             # tanh(z) = 2σ(2z) - 1 lets one Sigmoid cover all four gates (see `_lstm_cell`).
@@ -169,7 +171,7 @@ class FusedStep(nn.Module):
         """A frame → the first layer's input before normalisation (folded into its weights), and PCEN's
         new running sums. PCEN takes the mel energy directly: it is exp(log-mel), so no Log unless the
         model keeps the log-mels too."""
-        energy = torch.addmm(self.log_floor, self.dft.power(frame), self.dft.mel_basis)
+        energy = self.dft.energy(frame)
         if self.pcen is None:
             return torch.log(energy), pcen_state
         m, q = pcen_state
@@ -223,6 +225,11 @@ class EvenOddDft(nn.Module):
         else:
             self.register_buffer("basis", bases[0])
         self.register_buffer("mel_basis", mel[rows].clone())
+        self.register_buffer("log_floor", torch.full((mel.shape[1],), LOG_FLOOR))  # the mel Gemm's bias
+
+    def energy(self, frame: torch.Tensor) -> torch.Tensor:
+        """[B, window] → mel energy + log floor [B, n_mels] (one Gemm after `power`)."""
+        return torch.addmm(self.log_floor, self.power(frame), self.mel_basis)
 
     def power(self, frame: torch.Tensor) -> torch.Tensor:
         """Squared cos and sin parts of the windowed frame [B, window] for the kept bins: [B, rows of mel_basis]."""
@@ -235,9 +242,11 @@ class EvenOddDft(nn.Module):
         return spectrum * spectrum
 
 
-def build_step_module(model: KeywordSpotter, variant: str = "fused", hops_per_call: int = 1) -> nn.Module:
+def build_step_module(model: KeywordSpotter, variant: str = "fused", hops_per_call: int = 1,
+                      factored_dft: bool = True) -> nn.Module:
+    """The traced step module; `factored_dft=False` keeps the even/odd DFT (the integer frontend rewrites it)."""
     if variant == "fused":
-        return FusedStep(model, hops_per_call).eval()
+        return FusedStep(model, hops_per_call, factored_dft).eval()
     if variant == "lstm-op":
         return LstmOpStep(model, hops_per_call).eval()
     raise ValueError(f"unknown graph variant {variant!r}; choose one of {', '.join(VARIANTS)}")
