@@ -1,15 +1,20 @@
 """Optional integer audio frontend: exact 16-bit audio times an int8 windowed-DFT basis.
 
-Why: at batch 64 the two float DFT MatMuls are about a quarter of a step, and this CPU's int8
-dot-product instructions do four multiply-adds where float32 does one. Dynamic quantisation of the
-frontend (what `quantize.py` avoids) rounds every audio sample to 8 bits and buries the quiet bands.
-Here the audio stays exact: each 16-bit sample q = 32768 x is split into a high and a low byte,
-q = 256 (hi - 128) + lo with hi - 128 = floor(q / 256), and two `MatMulInteger`s share one int8 basis
-(Hann window folded in, one scale per column). Rounding to the nearest instead of down would need 257
-high values for the 65,536 samples and break at full scale. Only the basis is rounded, so the
-error is a floor 54-58 dB under each frame's loudest bin (pure tones from 100 Hz to 7.9 kHz); on the
-bundled model it moved the test split's accuracy by less than a tenth of a point (docs/benchmarks.md,
-export section).
+Why: at batch 64 the even/odd DFT's two float MatMuls were about a quarter of a step, and a VNNI
+CPU's int8 dot-product instructions do four multiply-adds where float32 does one. Dynamic
+quantisation of the frontend (what `quantize.py` avoids) rounds every audio sample to 8 bits and
+buries the quiet bands. Here the audio stays exact: each 16-bit sample q = 32768 x is split into a
+high and a low byte, q = 256 (hi - 128) + lo with hi - 128 = floor(q / 256), and two `MatMulInteger`s
+share one 8-bit basis (Hann window folded in, one scale per column). Rounding to the nearest instead
+of down would need 257 high values for the 65,536 samples and break at full scale. Only the basis is
+rounded, so the error is a floor 54-58 dB under each frame's loudest bin (pure tones from 100 Hz to
+7.9 kHz); on the bundled model it moved the test split's accuracy by less than a tenth of a point
+(docs/benchmarks.md, export section).
+
+The basis is stored as uint8 with zero point 128 (127 levels a side). CPUs without VNNI (AVX2 only)
+add uint8 · int8 products in pairs into int16 with saturation, and an audio byte of up to 255 times a
+weight of up to 127 overflows it (the bundled model lost 2 points that way); uint8 · uint8 is widened
+to 16 bits first, so every CPU computes the same exact integers.
 
 Everything before the mel `Gemm` is integer arithmetic row by row, so a stream's features do not
 depend on the other streams in its batch: unlike dynamic quantisation, batching still never changes a
@@ -40,7 +45,8 @@ LARGEST_SAMPLE = 32768        # |256 (hi - 128) + lo| at most
 
 
 def integer_basis(step) -> tuple[np.ndarray, np.ndarray]:
-    """(int8 basis [window, columns], float scale per column): one column per row of `step.dft.mel_basis`."""
+    """(int8 basis [window, columns], float scale per column): one column per row of `step.dft.mel_basis`.
+    The graph stores it shifted to uint8 (zero point 128; see the module docstring)."""
     dft = step.dft
     window = dft.hann.shape[0]
     full = windowed_dft_basis(window)  # [window, 2 * bins]: cos | -sin, Hann folded in
