@@ -160,7 +160,12 @@ def main(argv: list[str] | None = None) -> int:
                 graphs.append((f"onnxruntime {variant}" + (f" x{hops} hops/call" if hops > 1 else ""), path, 1))
                 if args.quantize and variant == "fused" and hops == 1:
                     graphs += [(name, file, 1) for name, file in quantized_graphs(model, path, Path(tmp))]
-        graphs += [(f"onnxruntime {path.parent.name}/{path.name} (file)", path, 1) for path in args.onnx]
+        for path in args.onnx:  # a multi-hop file is fed each --hops-per-call in turn, as the one made here
+            name = f"onnxruntime {path.parent.name}/{path.name} (file)"
+            if open_step_session(path)[1].variable_hops:
+                graphs += [(f"{name}, {hops} hop(s) per call", path, hops) for hops in args.hops_per_call]
+            else:
+                graphs.append((name, path, 1))
         for batch in args.batches:
             calls, hops = {"eager PyTorch step": torch_call(model, batch)}, {"eager PyTorch step": 1}
             for name, path, fed in graphs:

@@ -11,13 +11,14 @@ recurrence, so all n frames of every stream go through each matrix product at on
 is ONNX's `LSTM` operator, which multiplies the inputs of all n steps in one product and then runs
 only the recurrence step by step, inside onnxruntime, with no per-hop operator overhead.
 
-The graph is written node by node with `onnx.helper` rather than traced, so that no shape
+The graph is written node by node with `onnx.helper` rather than traced, so that little shape
 arithmetic ends up in it: every Slice and Reshape has constant arguments (negative ends count from
-the end of the signal, a 0 in a Reshape keeps the batch dimension).
+the end of the signal, a 0 in a Reshape keeps the batch dimension), except the last Reshape of the
+two-stage DFT, which reads [B, n] from one `Shape` of the frames.
 
     signal = [overlap, audio]                          [B, overlap + n·hop]
     frames = the n windows of signal, hop apart        [B, n, window]
-    x      = log(mel · |DFT(hann · frames)|² + floor)  [B, n, mels]   (even/odd DFT, as `FusedStep`)
+    x      = log(mel · |DFT(hann · frames)|² + floor)  [B, n, mels]   (two-stage DFT, as `FusedStep`)
              (with --pcen: PCEN of the mel energy, all n frames in one product; with --keep-logmel both)
     y      = LSTM(x), layer by layer                   [n, B, H]      (normalisation folded into W)
     frame_probs = softmax(head(y))                     [B, n, K]
@@ -32,6 +33,7 @@ import torch
 from onnx import TensorProto, helper, numpy_helper
 
 from firstspike.contract import INPUT_AUDIO, INPUT_STATE, OUTPUT_FRAME_PROBS, OUTPUT_PROBS, OUTPUT_STATE
+from firstspike.export.factored_dft import FactoredDft, factor_window
 from firstspike.export.step_graph import EvenOddDft, pcen_offsets, state_layout
 from firstspike.model.classifier import KeywordSpotter
 from firstspike.model.frontend import LOG_FLOOR
@@ -89,8 +91,10 @@ def _frames(b: _Builder, signal: str, window: int, hop: int) -> str:
     return pieces[0] if len(pieces) == 1 else b.op("Concat", pieces, axis=2)
 
 
-def _mel_energy(b: _Builder, frames: str, dft: EvenOddDft) -> str:
+def _mel_energy(b: _Builder, frames: str, dft: EvenOddDft | FactoredDft) -> str:
     """[B, n, window] → mel energy + floor [B, n, mels], the same arithmetic as `FusedStep._features`."""
+    if isinstance(dft, FactoredDft):
+        return _two_stage_mel_energy(b, frames, dft)
     windowed = b.op("Mul", [frames, b.constant("hann", dft.hann.numpy())])
     if dft.halves:
         first, second = b.op("Split", [windowed], outputs=2, axis=2)
@@ -102,6 +106,23 @@ def _mel_energy(b: _Builder, frames: str, dft: EvenOddDft) -> str:
     power = b.op("Mul", [spectrum, spectrum])
     mel = b.op("MatMul", [power, b.constant("mel_basis", dft.mel_basis.numpy())])
     return b.op("Add", [mel, b.constant("log_floor", np.full(dft.mel_basis.shape[1], LOG_FLOOR, np.float32))])
+
+
+def _two_stage_mel_energy(b: _Builder, frames: str, dft: FactoredDft) -> str:
+    """`FactoredDft.energy` over all n frames of every stream at once, with the B·n frames as the last
+    axis; the frames' own shape (one `Shape`) puts the rows back as [B, n, mels]."""
+    window = dft.hann.shape[0]
+    columns = b.op("Transpose", [frames], perm=[2, 0, 1])  # [window, B, n]
+    windowed = b.op("Mul", [columns, b.constant("hann", dft.hann.numpy().reshape(window, 1, 1))])
+    partial = b.op("MatMul", [b.constant("first_basis", dft.first_basis.numpy()), b.reshape(windowed, [dft.p, -1])])
+    spectrum = b.op("MatMul", [b.constant("second_basis", dft.second_basis.numpy()),
+                               b.reshape(partial, [dft.groups, 2 * dft.q, -1])])  # [G, 2W, B·n]
+    power = b.reshape(b.op("Mul", [spectrum, spectrum]), [dft.mel_basis.shape[0], -1])
+    energy = b.op("Gemm", [power, b.constant("mel_basis", dft.mel_basis.numpy()),
+                           b.constant("log_floor", dft.log_floor.numpy())], transA=1)  # [B·n, mels]
+    rows = b.op("Shape", [frames], end=2)  # [B, n]
+    n_mels = b.constant("mel_count", np.asarray([dft.mel_basis.shape[1]], np.int64))
+    return b.op("Reshape", [energy, b.op("Concat", [rows, n_mels], axis=0)])
 
 
 def _pcen(b: _Builder, energy: str, m_before: str, q_before: str, pcen: Pcen) -> tuple[str, str, str]:
@@ -149,7 +170,8 @@ def build_multi_hop_graph(model: KeywordSpotter) -> onnx.ModelProto:
     overlap = sizes[0]
     b = _Builder()
     with torch.no_grad():
-        dft = EvenOddDft(frontend)
+        factors = factor_window(window)
+        dft = EvenOddDft(frontend) if factors is None else FactoredDft(frontend, factors)
         parts = b.op("Split", [INPUT_STATE, b.constant("state_sizes", np.asarray(sizes, np.int64))],
                      outputs=len(sizes), axis=1)
         signal = b.op("Concat", [parts[0], INPUT_AUDIO], axis=1)
