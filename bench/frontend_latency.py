@@ -26,6 +26,8 @@ from firstspike.model.frontend import LogMelFrontend
 
 
 class Energy(nn.Module):
+    """One DFT module's `energy` as a traceable forward."""
+
     def __init__(self, dft: nn.Module):
         super().__init__()
         self.dft = dft

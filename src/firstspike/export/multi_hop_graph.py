@@ -33,8 +33,8 @@ import torch
 from onnx import TensorProto, helper, numpy_helper
 
 from firstspike.contract import INPUT_AUDIO, INPUT_STATE, OUTPUT_FRAME_PROBS, OUTPUT_PROBS, OUTPUT_STATE
-from firstspike.export.factored_dft import FactoredDft, factor_window
-from firstspike.export.step_graph import EvenOddDft, pcen_offsets, state_layout
+from firstspike.export.factored_dft import FactoredDft
+from firstspike.export.step_graph import EvenOddDft, frontend_dft, pcen_offsets, state_layout
 from firstspike.model.classifier import KeywordSpotter
 from firstspike.model.frontend import LOG_FLOOR
 from firstspike.model.pcen import Pcen
@@ -170,8 +170,7 @@ def build_multi_hop_graph(model: KeywordSpotter) -> onnx.ModelProto:
     overlap = sizes[0]
     b = _Builder()
     with torch.no_grad():
-        factors = factor_window(window)
-        dft = EvenOddDft(frontend) if factors is None else FactoredDft(frontend, factors)
+        dft = frontend_dft(frontend)
         parts = b.op("Split", [INPUT_STATE, b.constant("state_sizes", np.asarray(sizes, np.int64))],
                      outputs=len(sizes), axis=1)
         signal = b.op("Concat", [parts[0], INPUT_AUDIO], axis=1)

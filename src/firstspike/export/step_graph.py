@@ -100,8 +100,7 @@ class FusedStep(nn.Module):
         self.front_slots = 1 if model.pcen is None else 3  # overlap, then PCEN's m and q
         self.head_kind = model.config.head
         with torch.no_grad():
-            factors = factor_window(frontend.window) if factored_dft else None
-            self.dft = EvenOddDft(frontend) if factors is None else FactoredDft(frontend, factors)
+            self.dft = frontend_dft(frontend, factored_dft)
             hidden = self.hidden
             # PyTorch gate order (i, f, g, o) → (i, f, o, g), with the cell input's rows doubled:
             # tanh(z) = 2σ(2z) - 1 lets one Sigmoid cover all four gates (see `_lstm_cell`).
@@ -240,6 +239,13 @@ class EvenOddDft(nn.Module):
             first, second = torch.split(windowed, windowed.shape[1] // 2, dim=1)
             spectrum = torch.cat([(first + second) @ self.even_basis, (first - second) @ self.odd_basis], dim=1)
         return spectrum * spectrum
+
+
+def frontend_dft(frontend, factored: bool = True) -> nn.Module:
+    """The step graphs' DFT for `frontend`: two stages where the window factors (and `factored`), else
+    the even/odd split. Both give `energy(frame)`; the integer frontend rewrites only the even/odd one."""
+    factors = factor_window(frontend.window) if factored else None
+    return EvenOddDft(frontend) if factors is None else FactoredDft(frontend, factors)
 
 
 def build_step_module(model: KeywordSpotter, variant: str = "fused", hops_per_call: int = 1,
