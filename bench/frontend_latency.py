@@ -22,6 +22,7 @@ from torch import nn
 
 from firstspike.export.factored_dft import FactoredDft, factor_window
 from firstspike.export.step_graph import EvenOddDft
+from firstspike.machine import describe_machine
 from firstspike.model.frontend import LogMelFrontend
 
 
@@ -63,6 +64,7 @@ def main() -> None:
         modules[f"two stages, {p} x {q}"] = Energy(FactoredDft(frontend, (p, q)))
     sessions = {name: session_for(module, frontend.window) for name, module in modules.items()}
 
+    print(f"# {describe_machine()}, one intra-op thread, onnxruntime {ort.__version__}")
     rng = np.random.default_rng(0)
     check = rng.uniform(-1, 1, (8, frontend.window)).astype(np.float32)
     reference = modules["even/odd split"](torch.from_numpy(check)).detach().numpy()
