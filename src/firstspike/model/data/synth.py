@@ -68,8 +68,6 @@ def prosody_for(voice: Voice, k: int, seed: int) -> Prosody:
     rng = np.random.default_rng([seed, zlib.crc32(voice.id.encode()), k])
     rate = rng.uniform(0.8, 1.25)
     pitch = {ESPEAK: rng.uniform(0.6, 1.4), FLITE: rng.uniform(0.85, 1.2), FESTIVAL: 1.0}[voice.engine]
-    if voice.engine == FESTIVAL and 'diphone' in voice.name:
-        pitch = rng.uniform(0.85, 1.2)
     return Prosody(round(float(rate), 3), round(float(pitch), 3))
 
 

@@ -166,13 +166,6 @@ def _flite(voice: Voice, prosody: Prosody, words: list[str], tmp: Path) -> dict[
 
 def _festival(voice: Voice, prosody: Prosody, words: list[str], tmp: Path) -> dict[str, np.ndarray]:
     lines = [f"(voice_{voice.name})", f"(Parameter.set 'Duration_Stretch {1.0 / prosody.rate:.3f})"]
-    if prosody.pitch != 1.0:
-        p = f"{prosody.pitch:.3f}"
-        lines.append("(set! int_lr_params (list "
-                     f"(list 'target_f0_mean (* {p} (cadr (assoc 'target_f0_mean int_lr_params)))) "
-                     f"(list 'target_f0_std (* {p} (cadr (assoc 'target_f0_std int_lr_params)))) "
-                     "(list 'model_f0_mean (cadr (assoc 'model_f0_mean int_lr_params))) "
-                     "(list 'model_f0_std (cadr (assoc 'model_f0_std int_lr_params)))))")
     lines += [f'(utt.save.wave (utt.synth (Utterance Text "{w}")) "{tmp / f"{i}.wav"}" \'riff)'
               for i, w in enumerate(words)]
     (tmp / "batch.scm").write_text("\n".join(lines) + "\n")
