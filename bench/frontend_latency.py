@@ -3,7 +3,8 @@ two-stage DFT, for several factor pairs, side by side in one run.
 
 Each frontend is the module the `fused` graph uses (`step_graph.EvenOddDft`,
 `factored_dft.FactoredDft`), traced to ONNX on its own, so the figures isolate the part of a step
-the DFT choice changes. One intra-op thread; configurations take turns in interleaved blocks.
+the DFT choice changes. One intra-op thread; each call timed on its own, configurations taking
+turns in blocks of 50 (`step_latency.interleaved_medians`), medians reported.
 
     .venv/bin/python bench/frontend_latency.py --batches 1 64 256 1024 --factors 20x20 40x10
 """
@@ -12,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import time
 import warnings
 
 import numpy as np
@@ -23,6 +23,7 @@ from torch import nn
 from firstspike.export.factored_dft import FactoredDft, factor_window
 from firstspike.export.step_graph import EvenOddDft
 from firstspike.machine import describe_machine
+from step_latency import interleaved_medians  # bench/ is on the path when run as a script
 from firstspike.model.frontend import LogMelFrontend
 
 
@@ -54,7 +55,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 64, 256, 1024])
     parser.add_argument("--factors", nargs="+", default=None, help="P x Q pairs, e.g. 20x20 40x10 (default: factor_window's)")
-    parser.add_argument("--blocks", type=int, default=5, help="interleaved timing blocks per batch size")
+    parser.add_argument("--steps", type=int, default=1000, help="timed calls per frontend and batch size")
     args = parser.parse_args()
 
     frontend = LogMelFrontend()
@@ -78,17 +79,10 @@ def main() -> None:
     results = {name: [] for name in sessions}
     for batch in args.batches:
         frames = (0.1 * rng.standard_normal((batch, frontend.window))).astype(np.float32)
-        reps = max(20, 20000 // batch)
-        timings = {name: [] for name in sessions}
-        for _ in range(args.blocks):
-            for name, session in sessions.items():
-                session.run(None, {"frame": frames})
-                start = time.perf_counter()
-                for _ in range(reps):
-                    session.run(None, {"frame": frames})
-                timings[name].append((time.perf_counter() - start) / reps * 1e6 / (1 if batch == 1 else batch))
+        calls = {name: (lambda s=session: s.run(None, {"frame": frames})) for name, session in sessions.items()}
+        medians = interleaved_medians(calls, args.steps, warmup=20)
         for name in sessions:
-            results[name].append(float(np.median(timings[name])))
+            results[name].append(medians[name] / (1 if batch == 1 else batch))
     for name, row in results.items():
         print(f"| {name} | " + " | ".join(f"{v:.2f}" for v in row) + " |")
     print("(µs per call at batch 1, µs per row above)")

@@ -14,17 +14,6 @@ import platform
 from pathlib import Path
 
 
-def cpu_model() -> str:
-    """The CPU's marketing name ("AMD EPYC", "Intel(R) Xeon(R) ..."), or the architecture if unknown."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def _cpuinfo_fields() -> dict[str, str]:
     """The first processor's fields of /proc/cpuinfo ({} where there is none)."""
     try:
@@ -36,6 +25,12 @@ def _cpuinfo_fields() -> dict[str, str]:
         key, _, value = line.partition(":")
         fields.setdefault(key.strip(), value.strip())
     return fields
+
+
+def cpu_model(info: dict[str, str] | None = None) -> str:
+    """The CPU's marketing name ("AMD EPYC", "Intel(R) Xeon(R) ..."), or the architecture if unknown."""
+    info = _cpuinfo_fields() if info is None else info
+    return info.get("model name") or platform.processor() or platform.machine()
 
 
 # The widest extension first: what decides how fast (and, for int8 without VNNI, how) a step computes.
@@ -64,7 +59,7 @@ def machine_summary() -> dict:
     family_model = (f"family {info['cpu family']} model {info['model']}"
                     if "cpu family" in info and "model" in info else None)
     vector = vector_extension(info.get("flags", info.get("Features", "")))
-    return {"cpu": cpu_model(), "cpu_family_model": family_model, "vector_extension": vector,
+    return {"cpu": cpu_model(info), "cpu_family_model": family_model, "vector_extension": vector,
             "cores": cores, "load_average_1m": load}
 
 

@@ -10,7 +10,7 @@ P − k1 are complex conjugates (x is real), so the bins fall into P//2 + 1 *gro
 every kept bin with k1 = g or P − g, and its cos and sin parts are one real [2Q → 2·bins] linear map of
 the group's Re and Im of Y (twiddles folded in): stage 2 is one batched MatMul over the groups. For
 N = 400 = 20 × 20 that is 44 k multiply-adds a frame instead of the even/odd split's 96 k, and
-0.58–0.71× its time at batch 64–1024 (docs/benchmarks.md, export section).
+0.67–0.74× its time at batch 64–1024 (docs/benchmarks.md, export section).
 
 The batch is kept as the *last* axis throughout (the frame is transposed once on the way in), so the
 stages need no transposes of their own: the first version, with the batch first, spent 2 µs a row

@@ -36,7 +36,6 @@ from firstspike.contract import INPUT_AUDIO, INPUT_STATE, OUTPUT_FRAME_PROBS, OU
 from firstspike.export.factored_dft import FactoredDft
 from firstspike.export.step_graph import EvenOddDft, frontend_dft, pcen_offsets, state_layout
 from firstspike.model.classifier import KeywordSpotter
-from firstspike.model.frontend import LOG_FLOOR
 from firstspike.model.pcen import Pcen
 
 _INT64_MAX = np.iinfo(np.int64).max
@@ -105,7 +104,7 @@ def _mel_energy(b: _Builder, frames: str, dft: EvenOddDft | FactoredDft) -> str:
         spectrum = b.op("MatMul", [windowed, b.constant("basis", dft.basis.numpy())])
     power = b.op("Mul", [spectrum, spectrum])
     mel = b.op("MatMul", [power, b.constant("mel_basis", dft.mel_basis.numpy())])
-    return b.op("Add", [mel, b.constant("log_floor", np.full(dft.mel_basis.shape[1], LOG_FLOOR, np.float32))])
+    return b.op("Add", [mel, b.constant("log_floor", dft.log_floor.numpy())])
 
 
 def _two_stage_mel_energy(b: _Builder, frames: str, dft: FactoredDft) -> str:
