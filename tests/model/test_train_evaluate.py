@@ -114,6 +114,36 @@ def test_dropout_trains_is_recorded_and_bounded(tiny_train_corpus, tmp_path, cap
     assert "dropout must lie in [0, 1)" in capsys.readouterr().err
 
 
+def test_extra_training_corpus_joins_the_training_split_only(tiny_train_corpus, tmp_path, capsys):
+    from dataclasses import replace
+
+    from firstspike.model.data.corpus import open_corpus
+    from firstspike.model.data.presets import PRESETS
+    from firstspike.model.data.synth import build_corpus
+
+    # The same voices and words with nearly every word in training: it says the main corpus's held-out words.
+    other = tmp_path / "mostly-train"
+    build_corpus(other, replace(PRESETS["tiny"], name="mostly-train", split_shares=(0.9, 0.05, 0.05)), seed=0,
+                 workers=2, progress=False)
+    main_corpus, extra = open_corpus(tiny_train_corpus), open_corpus(other)
+    held_words = ({r.word for s in ("val", "test") for r in main_corpus.rows(s) if r.label == "_unknown_"}
+                  - {r.word for r in main_corpus.rows("train")})
+    kept = [r for r in extra.rows("train") if not (r.label == "_unknown_" and r.word in held_words)]
+    assert 0 < len(kept) < len(extra.rows("train"))  # some held-out unknown words were left out
+    common = ["train", "--corpus", str(tiny_train_corpus), "--epochs", "1", "--theta", "0.5", *SMALL]
+    assert main([*common, "--extra-train", str(other), "--out", str(tmp_path / "both")]) == 0
+    summary = json.loads((tmp_path / "both" / "config.json").read_text())["summary"]
+    assert summary["train_clips"] == len(main_corpus.rows("train")) + len(kept)
+    assert summary["val_clips"] == len(main_corpus.rows("val"))
+
+    # A corpus that trains on a voice the main corpus holds out is refused, naming the voice.
+    leaky = replace(PRESETS["tiny"], name="leaky", flite={"train": ("awb",), "val": ("kal",), "test": ("rms",)})
+    build_corpus(tmp_path / "leaky", leaky, seed=0, workers=2, progress=False)
+    assert main([*common, "--extra-train", str(tmp_path / "leaky"), "--out", str(tmp_path / "bad")]) == 2
+    err = capsys.readouterr().err
+    assert "holds out" in err and "flite:awb" in err
+
+
 def test_refuses_to_overwrite_a_run(runs, tiny_train_corpus, capsys):
     assert main(["train", "--corpus", str(tiny_train_corpus), "--out", str(runs / "eos"), *SMALL]) == 2
     assert "already holds a run" in capsys.readouterr().err

@@ -132,9 +132,10 @@ def features_for_rows(rows, labels: list[str], firing: set[str], frontend: LogMe
 
 def load_features(corpus, split: str, frontend: LogMelFrontend, cache_dir: str | os.PathLike,
                   load_wav, max_rows: int | None = None, seed: int = 0,
-                  show_progress: bool = True) -> FeatureSet:
-    """Features for `corpus.rows(split)` (optionally a seeded random subset), from cache when valid."""
-    rows = list(corpus.rows(split))
+                  show_progress: bool = True, keep=None) -> FeatureSet:
+    """Features for `corpus.rows(split)` (only those `keep(row)` accepts when given; optionally a seeded
+    random subset), from cache when valid."""
+    rows = [row for row in corpus.rows(split) if keep is None or keep(row)]
     if not rows:
         raise ValueError(f"the corpus has no rows in split {split!r}")
     if max_rows is not None and max_rows < len(rows):
@@ -152,6 +153,21 @@ def load_features(corpus, split: str, frontend: LogMelFrontend, cache_dir: str |
         np.savez(tmp, feats=feats, offsets=offsets)
         os.replace(tmp, path)
     return _with_targets(feats, offsets, rows, list(corpus.labels), set(corpus.firing_labels), frontend)
+
+
+def concat_feature_sets(sets: list[FeatureSet]) -> FeatureSet:
+    """One set from several (a training split with more corpora's training splits), in the given order."""
+    if len(sets) == 1:
+        return sets[0]
+    offsets, start = [np.zeros(1, dtype=np.int64)], 0
+    for fs in sets:
+        offsets.append(fs.offsets[1:] + start)
+        start += int(fs.offsets[-1])
+    return FeatureSet(np.concatenate([fs.feats for fs in sets]), np.concatenate(offsets),
+                      [row for fs in sets for row in fs.rows], np.concatenate([fs.targets for fs in sets]),
+                      np.concatenate([fs.onset_frames for fs in sets]),
+                      np.concatenate([fs.offset_frames for fs in sets]),
+                      np.concatenate([fs.early_targets for fs in sets]))
 
 
 def _with_targets(feats, offsets, rows, labels, firing, frontend) -> FeatureSet:

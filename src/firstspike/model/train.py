@@ -31,8 +31,9 @@ from tqdm import tqdm
 from firstspike.model.checkpoint import CheckpointError, load_checkpoint, read_checkpoint, save_checkpoint
 from firstspike.model.classifier import KeywordSpotter, ModelConfig, SequenceClassifier
 from firstspike.model.feature_augment import TIME_MASKS, FeatureAugment, spec_augment
-from firstspike.model.features import FeatureSet, default_cache_dir, load_features
+from firstspike.model.features import FeatureSet, concat_feature_sets, default_cache_dir, load_features
 from firstspike.model.inference import decide, sequence_probabilities
+from firstspike.model.labels import UNKNOWN
 from firstspike.model.rank_coding import ENTROPY_READINGS, forward_until_spike, rc_loss
 
 MODES = ("rc", "eos")
@@ -61,6 +62,7 @@ class TrainConfig:
     resume: bool = False
     init: str | None = None  # start from this checkpoint's weights and normalisation: a fine-tune
     max_train_clips: int | None = None
+    extra_train: tuple[str, ...] = ()  # more corpora whose training splits join this corpus's (same task)
     chunk: int = 16  # LSTM steps per call; 8 made epochs 13-30 % (rc) and 9-11 % (eos) dearer (docs/benchmarks.md)
     weight_decay: float = 1e-4
     grad_clip: float = 1.0
@@ -204,6 +206,30 @@ def _open_corpus(path: str, task: str):
     return open_corpus(path, task=task)
 
 
+def _extra_training_split(path: str, corpus, cfg: TrainConfig, model: KeywordSpotter, load_wav,
+                          show: bool) -> FeatureSet:
+    """Another corpus's training split, kept honest against the main corpus's held-out splits.
+
+    A voice that the main corpus holds out must not be trained on: that is an error. Unknown words that
+    only its held-out splits say are dropped, so false fires on unseen words stay measured on unseen words.
+    """
+    from firstspike.model.data.corpus import CorpusError
+
+    extra = _open_corpus(path, cfg.task)
+    held_out = [row for split in ("val", "test") for row in corpus.rows(split)]
+    held_voices = {row.voice for row in held_out if row.voice}  # background-only clips have none
+    shared = sorted({row.voice for row in extra.rows("train")} & held_voices)
+    if shared:
+        raise CorpusError(f"--extra-train {path}: its training split has voices that {cfg.corpus} holds out for "
+                          f"validation or test ({', '.join(shared[:5])}{', ...' if len(shared) > 5 else ''}); "
+                          "training on them would overstate held-out accuracy")
+    held_words = ({row.word for row in held_out if row.label == UNKNOWN}
+                  - {row.word for row in corpus.rows("train")})
+    cache = Path(cfg.cache_dir) if cfg.cache_dir else default_cache_dir(path)
+    return load_features(extra, "train", model.frontend, cache, load_wav, None, cfg.seed, show,
+                         keep=lambda row: not (row.label == UNKNOWN and row.word in held_words))
+
+
 def _load_wav():
     from firstspike.model.data.audio import load_wav
 
@@ -244,6 +270,9 @@ def _train(cfg: TrainConfig, d: Dist, device: torch.device) -> dict:
     if d.active and not d.main:
         dist.barrier()
     train_set = load_features(corpus, "train", model.frontend, cache, load_wav, cfg.max_train_clips, cfg.seed, show)
+    if cfg.extra_train:
+        train_set = concat_feature_sets([train_set] + [
+            _extra_training_split(path, corpus, cfg, model, load_wav, show) for path in cfg.extra_train])
     val_set = load_features(corpus, "val", model.frontend, cache, load_wav, None, cfg.seed, show)
     if d.active and d.main:
         dist.barrier()

@@ -35,6 +35,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="fine-tune: start from this checkpoint's weights (either mode) with a fresh optimiser and "
                              "schedule; a smaller --lr and a few --epochs suit it")
     parser.add_argument("--max-train-clips", type=int, default=None, help="train on a seeded random subset")
+    parser.add_argument("--extra-train", metavar="CORPUS", action="append", default=[],
+                        help="also train on this corpus's training split (repeatable), e.g. the same preset built "
+                             "with another --seed; validation and test stay --corpus's. Its voices must not be "
+                             "among --corpus's held-out voices; held-out unknown words are left out")
     parser.add_argument("--chunk", type=int, default=16,
                         help="LSTM steps between compactions of the batch (default: %(default)s)")
     parser.add_argument("--dropout", type=float, default=0.0,
@@ -87,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
             batch_size=args.batch_size, lr=args.lr, hidden=hidden, layers=layers, pcen=pcen, keep_logmel=keep_logmel,
             theta=args.theta, beta=args.beta, entropy=args.entropy, seed=args.seed, patience=args.patience, device=args.device,
             workers=args.workers, resume=args.resume, init=args.init, max_train_clips=args.max_train_clips,
-            chunk=args.chunk,
+            extra_train=tuple(args.extra_train), chunk=args.chunk,
             dropout=args.dropout, specaugment=not args.no_specaugment, time_masks=not args.no_time_masks, warp=args.warp, gain_db=args.gain_db, eq_db=args.eq_db,
             cache_dir=args.cache_dir, progress=not args.quiet,
         )
