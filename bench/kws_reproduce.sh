@@ -314,3 +314,19 @@ done
 "$py" bench/at_false_fires.py --rate 0.03 --group "with SpecAugment" runs/rc-s{0,1,2}/test.json \
     --group "frequency masks only" runs/fm-rc-s{0,1,2}/test-0.9.json --group "no SpecAugment" runs/nosa-rc-s{0,1,2}/test-0.9.json
 "$py" bench/at_false_fires.py --rate 0.03 --group "EOS" runs/eos-s0/test.json --group "EOS, no SpecAugment" runs/nosa-eos-s0/test-0.9.json
+# Attempt 8 (docs/benchmarks.md): twice the training data (a second seed's corpus, `--extra-train`) for
+# 12 epochs, against the same number of steps on one corpus (24 epochs); RC, seeds 0-2; plus two seed-0
+# probes against rc-s0: half the training clips, and a peak learning rate of 6e-3
+"$fs" data synth --out corpora/default-s1 --preset default --seed 1
+for seed in 0 1 2; do
+  train --mode rc --beta 0.01 --seed "$seed" --extra-train corpora/default-s1 --out "runs/more-s$seed" &
+  fs_train --corpus "$corpus" --epochs 24 --patience 4 --workers 1 --theta 0.9 --quiet --mode rc --beta 0.01 \
+      --seed "$seed" --out "runs/e24-s$seed" &
+  wait
+done
+train --mode rc --beta 0.01 --seed 0 --max-train-clips 14300 --out runs/half-s0 &
+train --mode rc --beta 0.01 --seed 0 --lr 6e-3 --out runs/lr6-s0 &
+wait
+for run in more-s0 more-s1 more-s2 e24-s0 e24-s1 e24-s2 half-s0 lr6-s0; do
+  "$fs" evaluate "runs/$run/best.pt" --corpus "$corpus" --theta 0.9 --out "runs/$run/test-0.9.json" --quiet
+done
