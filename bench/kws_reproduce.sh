@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Every keyword-spotting figure of docs/benchmarks.md (section "training") and docs/model-report.md,
 # from scratch: the default synthetic corpus, RC and EOS over three seeds, a β sweep, the bundled model.
-# The whole script is more than a day of the 2-core development machine by now (about 28 training commands,
+# The whole script is more than a day of the 2-core development machine by now (about 30 training commands,
 # many in loops over seeds; a 12-epoch run takes 10–20 minutes of one core, a 30-epoch run 25–35), so run
 # the first block (the corpus and the base runs) and then the blocks you need. It runs two trainings at a
 # time where it can.
@@ -14,6 +14,15 @@ corpus=corpora/default
 # float rounding (which rows share a batched product) and speed, but rounding adds up over a run.
 fs_train() { "$fs" train --chunk 8 "$@"; }
 train() { fs_train --corpus "$corpus" --epochs 12 --patience 4 --workers 1 --theta 0.9 --quiet "$@"; }
+# RC for 24 epochs (Attempts 8-10); the caller gives --patience, the seed and what else differs
+train_rc24() { fs_train --corpus "$corpus" --epochs 24 --workers 1 --theta 0.9 --quiet --mode rc --beta 0.01 "$@"; }
+# evaluate_at RUN THETA...: the test split at each θ, into runs/RUN/test-θ.json
+evaluate_at() {
+  local run=$1 theta; shift
+  for theta in "$@"; do
+    "$fs" evaluate "runs/$run/best.pt" --corpus "$corpus" --theta "$theta" --out "runs/$run/test-$theta.json" --quiet
+  done
+}
 
 "$fs" data synth --out "$corpus" --preset default --seed 0
 
@@ -308,11 +317,7 @@ train --mode rc --beta 0.01 --seed 0 --no-time-masks --out runs/fm-rc-s0 &
 train --mode rc --beta 0.01 --seed 1 --no-time-masks --out runs/fm-rc-s1 &
 wait
 train --mode rc --beta 0.01 --seed 2 --no-time-masks --out runs/fm-rc-s2
-for run in nosa-rc-s0 nosa-rc-s1 nosa-rc-s2 nosa-eos-s0 fm-rc-s0 fm-rc-s1 fm-rc-s2; do
-  for theta in 0.9 0.95; do
-    "$fs" evaluate "runs/$run/best.pt" --corpus "$corpus" --theta "$theta" --out "runs/$run/test-$theta.json" --quiet
-  done
-done
+for run in nosa-rc-s0 nosa-rc-s1 nosa-rc-s2 nosa-eos-s0 fm-rc-s0 fm-rc-s1 fm-rc-s2; do evaluate_at "$run" 0.9 0.95; done
 "$py" bench/at_false_fires.py --rate 0.03 --group "with SpecAugment" runs/rc-s{0,1,2}/test.json \
     --group "frequency masks only" runs/fm-rc-s{0,1,2}/test-0.9.json --group "no SpecAugment" runs/nosa-rc-s{0,1,2}/test-0.9.json
 "$py" bench/at_false_fires.py --rate 0.03 --group "EOS" runs/eos-s0/test.json --group "EOS, no SpecAugment" runs/nosa-eos-s0/test-0.9.json
@@ -322,38 +327,27 @@ done
 "$fs" data synth --out corpora/default-s1 --preset default --seed 1
 for seed in 0 1 2; do
   train --mode rc --beta 0.01 --seed "$seed" --extra-train corpora/default-s1 --out "runs/more-s$seed" &
-  fs_train --corpus "$corpus" --epochs 24 --patience 4 --workers 1 --theta 0.9 --quiet --mode rc --beta 0.01 \
-      --seed "$seed" --out "runs/e24-s$seed" &
+  train_rc24 --patience 4 --seed "$seed" --out "runs/e24-s$seed" &
   wait
 done
 train --mode rc --beta 0.01 --seed 0 --max-train-clips 14300 --out runs/half-s0 &
 train --mode rc --beta 0.01 --seed 0 --lr 6e-3 --out runs/lr6-s0 &
 wait
-for run in more-s0 more-s1 more-s2 e24-s0 e24-s1 e24-s2 half-s0 lr6-s0; do
-  for theta in 0.9 0.95; do
-    "$fs" evaluate "runs/$run/best.pt" --corpus "$corpus" --theta "$theta" --out "runs/$run/test-$theta.json" --quiet
-  done
-done
+for run in more-s0 more-s1 more-s2 e24-s0 e24-s1 e24-s2 half-s0 lr6-s0; do evaluate_at "$run" 0.9 0.95; done
 # Attempt 9: the three levers together (256 units, 24 epochs, log-mels beside PCEN); RC, seeds 0-2, three at
 # a time on the two cores
 for seed in 0 1 2; do
-  fs_train --corpus "$corpus" --epochs 24 --patience 6 --workers 1 --theta 0.9 --quiet --mode rc --beta 0.01 \
-      --hidden 256 --pcen --keep-logmel --seed "$seed" --out "runs/stack-s$seed" &
+  train_rc24 --patience 6 --hidden 256 --pcen --keep-logmel --seed "$seed" --out "runs/stack-s$seed" &
 done
 wait
-for seed in 0 1 2; do for theta in 0.9 0.97; do
-  "$fs" evaluate "runs/stack-s$seed/best.pt" --corpus "$corpus" --theta "$theta" --out "runs/stack-s$seed/test-$theta.json" --quiet
-done; done
+for seed in 0 1 2; do evaluate_at "stack-s$seed" 0.9 0.97; done
 # Attempt 9's diagnosis: the validation split, per engine, for seed 2 of the stack and of 24 epochs
 for run in stack-s2 e24-s2; do
   "$fs" evaluate "runs/$run/best.pt" --corpus "$corpus" --split val --theta 0.9 --out "runs/$run/val-0.9.json" --quiet
 done
 # Attempt 10: 256 units and 24 epochs on log-mels (Attempt 9 without PCEN); RC, seeds 0-2, three at a time
 for seed in 0 1 2; do
-  fs_train --corpus "$corpus" --epochs 24 --patience 6 --workers 1 --theta 0.9 --quiet --mode rc --beta 0.01 \
-      --hidden 256 --seed "$seed" --out "runs/h256e24-s$seed" &
+  train_rc24 --patience 6 --hidden 256 --seed "$seed" --out "runs/h256e24-s$seed" &
 done
 wait
-for seed in 0 1 2; do for theta in 0.9 0.95; do
-  "$fs" evaluate "runs/h256e24-s$seed/best.pt" --corpus "$corpus" --theta "$theta" --out "runs/h256e24-s$seed/test-$theta.json" --quiet
-done; done
+for seed in 0 1 2; do evaluate_at "h256e24-s$seed" 0.9 0.95; done
