@@ -144,6 +144,47 @@ def test_extra_training_corpus_joins_the_training_split_only(tiny_train_corpus, 
     assert "holds out" in err and "flite:awb" in err
 
 
+def test_engine_balanced_selection_picks_best_by_the_per_engine_mean(tiny_train_corpus, tmp_path, capsys):
+    """`--select engines` keeps the epoch whose per-engine mean validation accuracy is highest, and a resume keeps it."""
+    from firstspike.model.data.corpus import open_corpus
+
+    run = tmp_path / "engines"
+    common = ["train", "--corpus", str(tiny_train_corpus), "--theta", "0.5", "--out", str(run), *SMALL]
+    assert main([*common, "--epochs", "3", "--select", "engines", "--patience", "3"]) == 0
+    lines = [json.loads(l) for l in (run / "metrics.jsonl").read_text().splitlines()]
+    val_engines = {r.engine for r in open_corpus(tiny_train_corpus).rows("val")}
+    assert len(val_engines) >= 2  # otherwise the mean would be the overall accuracy and prove nothing
+    for m in lines:
+        by_engine = m["val_acc_first_spike_by_engine"]
+        assert set(by_engine) == val_engines
+        assert m["val_acc_first_spike_engine_mean"] == pytest.approx(sum(by_engine.values()) / len(by_engine))
+    best_epoch = max(lines, key=lambda m: m["val_acc_first_spike_engine_mean"])["epoch"]  # first of any tie
+    _, best = load_checkpoint(run / "best.pt")
+    assert best["epoch"] == best_epoch and best["train_config"]["select"] == "engines"
+    assert best["train_summary"]["best"] == {"val_acc_first_spike_engine_mean": best["best_metric"]}
+
+    # Resuming without --select keeps the run's; asking for the other one is refused, not silently mixed.
+    assert main([*common, "--epochs", "4", "--resume", "--select", "clips"]) == 2
+    assert "selects on --select engines" in capsys.readouterr().err
+    assert main([*common, "--epochs", "4", "--resume"]) == 0
+    assert load_checkpoint(run / "last.pt")[1]["train_config"]["select"] == "engines"
+
+
+def test_keyword_selection_picks_best_by_keyword_clips_alone(tiny_train_corpus, tmp_path):
+    """`--select keywords` keeps the epoch best on keyword clips; its figure is the evaluator's keyword accuracy."""
+    run, report = tmp_path / "keywords", tmp_path / "val.json"
+    assert main(["train", "--corpus", str(tiny_train_corpus), "--theta", "0.5", "--out", str(run), *SMALL,
+                 "--epochs", "3", "--select", "keywords", "--patience", "3"]) == 0
+    lines = [json.loads(l) for l in (run / "metrics.jsonl").read_text().splitlines()]
+    best_line = max(lines, key=lambda m: m["val_acc_first_spike_keywords"])  # first of any tie
+    _, best = load_checkpoint(run / "best.pt")
+    assert best["epoch"] == best_line["epoch"] and best["train_config"]["select"] == "keywords"
+    assert main(["evaluate", str(run / "best.pt"), "--corpus", str(tiny_train_corpus), "--split", "val",
+                 "--theta", "0.5", "--out", str(report), "--quiet"]) == 0
+    measured = json.loads(report.read_text())["keyword_accuracy"]
+    assert best_line["val_acc_first_spike_keywords"] == pytest.approx(measured, abs=1e-6)
+
+
 def test_refuses_to_overwrite_a_run(runs, tiny_train_corpus, capsys):
     assert main(["train", "--corpus", str(tiny_train_corpus), "--out", str(runs / "eos"), *SMALL]) == 2
     assert "already holds a run" in capsys.readouterr().err

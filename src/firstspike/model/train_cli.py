@@ -28,6 +28,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="where β's entropy is read: at the first spike t* (default) or averaged over steps 0..t*")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--patience", type=int, default=5, help="epochs without validation gain before stopping")
+    parser.add_argument("--select", default=None, choices=["clips", "engines", "keywords"],
+                        help="what early stopping and best.pt go by, on validation: accuracy over all clips (default, "
+                             "or the resumed run's); its mean over the engines, so one flite voice weighs as much as "
+                             "14 espeak-ng variants; or accuracy on keyword clips alone. Measured in "
+                             "docs/benchmarks.md (Attempt 11)")
     parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N")
     parser.add_argument("--workers", type=int, default=0, help="torch CPU threads per process (0: torch default)")
     parser.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
@@ -71,11 +76,14 @@ def run(args: argparse.Namespace) -> int:
     from firstspike.model.checkpoint import CheckpointError, read_checkpoint
 
     # The model's shape, unless given, is the one of the run being resumed or of the checkpoint fine-tuned.
+    # A resumed run also keeps its selection metric, against which its best so far was measured.
     hidden, layers, pcen, keep_logmel = args.hidden, args.layers, args.pcen, args.keep_logmel
+    select = args.select
     shaped_by = Path(args.out) / "last.pt" if args.resume else args.init
     if shaped_by:
         try:
-            shape = read_checkpoint(shaped_by, map_location="cpu")["config"]
+            checkpoint = read_checkpoint(shaped_by, map_location="cpu")
+            shape = checkpoint["config"]
         except CheckpointError as err:
             print(f"firstspike train: {'--resume' if args.resume else '--init'}: {err}", file=sys.stderr)
             return 2
@@ -83,14 +91,17 @@ def run(args: argparse.Namespace) -> int:
         layers = shape["layers"] if layers is None else layers
         pcen = shape.get("pcen", False) if pcen is None else pcen  # a mismatch is refused when the weights load
         keep_logmel = shape.get("keep_logmel", False) if keep_logmel is None else keep_logmel
+        if args.resume and select is None:
+            select = checkpoint.get("train_config", {}).get("select", "clips")
     hidden, layers = 128 if hidden is None else hidden, 1 if layers is None else layers
     pcen, keep_logmel = bool(pcen), bool(keep_logmel)
+    select = "clips" if select is None else select
     try:
         cfg = TrainConfig(
             corpus=args.corpus, out=args.out, task=args.task, mode=args.mode, epochs=args.epochs,
             batch_size=args.batch_size, lr=args.lr, hidden=hidden, layers=layers, pcen=pcen, keep_logmel=keep_logmel,
-            theta=args.theta, beta=args.beta, entropy=args.entropy, seed=args.seed, patience=args.patience, device=args.device,
-            workers=args.workers, resume=args.resume, init=args.init, max_train_clips=args.max_train_clips,
+            theta=args.theta, beta=args.beta, entropy=args.entropy, seed=args.seed, patience=args.patience, select=select,
+            device=args.device, workers=args.workers, resume=args.resume, init=args.init, max_train_clips=args.max_train_clips,
             extra_train=tuple(args.extra_train), chunk=args.chunk,
             dropout=args.dropout, specaugment=not args.no_specaugment, time_masks=not args.no_time_masks, warp=args.warp, gain_db=args.gain_db, eq_db=args.eq_db,
             cache_dir=args.cache_dir, progress=not args.quiet,
