@@ -351,3 +351,13 @@ for seed in 0 1 2; do
 done
 wait
 for seed in 0 1 2; do evaluate_at "h256e24-s$seed" 0.9 0.95; done
+
+# Attempt 11: the epoch kept chosen by the per-engine mean (sel) or by keyword clips (kw); RC, seeds 0-2,
+# three at a time
+for pair in sel:engines kw:keywords; do
+  for seed in 0 1 2; do
+    train_rc24 --patience 4 --select "${pair#*:}" --seed "$seed" --out "runs/${pair%%:*}-s$seed" &
+  done
+  wait
+  for seed in 0 1 2; do evaluate_at "${pair%%:*}-s$seed" 0.9 0.95; done
+done
