@@ -219,6 +219,11 @@ def validate(model: KeywordSpotter, data: FeatureSet, theta: float, device, batc
     return metrics
 
 
+def run_selection(checkpoint: dict) -> str:
+    """The `select` a checkpoint's run stopped on; runs from before `--select` stopped on all clips."""
+    return checkpoint.get("train_config", {}).get("select", "clips")
+
+
 def selection_key(mode: str, select: str) -> str:
     """The validation metric that picks best.pt: what the mode optimises, read as `select` says."""
     reading = "val_acc_first_spike" if mode == "rc" else "val_acc_end"
@@ -326,8 +331,8 @@ def _train(cfg: TrainConfig, d: Dist, device: torch.device) -> dict:
         # A fine-tune: another run's weights (either mode) with a fresh optimiser and schedule. Its feature
         # normalisation comes along, because its weights were learned against it.
         _load_weights(Path(cfg.init), model, device, "start from")
-    summary_base = {"corpus": corpus.summary(), "task": cfg.task, "mode": cfg.mode, "init": cfg.init, "select": cfg.select,
-                    "theta": cfg.theta, "beta": beta, "entropy": cfg.entropy, "train_clips": len(train_set),
+    summary_base = {"corpus": corpus.summary(), "task": cfg.task, "mode": cfg.mode, "init": cfg.init,
+                    "select": cfg.select, "theta": cfg.theta, "beta": beta, "entropy": cfg.entropy, "train_clips": len(train_set),
                     "val_clips": len(val_set), "world_size": d.world, "seed": cfg.seed}
     if d.main:
         out.mkdir(parents=True, exist_ok=True)
@@ -423,7 +428,7 @@ def _resume(path: Path, model: KeywordSpotter, optimizer, scheduler, cfg: TrainC
     if data["mode"] != cfg.mode:
         raise CheckpointError(f"cannot resume: {path} was trained in mode {data['mode']!r}, not {cfg.mode!r}")
     # Its best so far was measured on its own selection metric; another one would compare unlike numbers.
-    was = data.get("train_config", {}).get("select", "clips")
+    was = run_selection(data)
     if was != cfg.select:
         raise CheckpointError(f"cannot resume: {path} selects on --select {was}, not {cfg.select}; "
                               f"resume with --select {was}")

@@ -65,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     import sys
     from pathlib import Path
 
-    from firstspike.model.train import TrainConfig, train
+    from firstspike.model.train import TrainConfig, run_selection, train
 
     if args.resume and not (Path(args.out) / "last.pt").is_file():
         print(f"firstspike train: --resume needs {Path(args.out) / 'last.pt'}, which does not exist", file=sys.stderr)
@@ -92,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
         pcen = shape.get("pcen", False) if pcen is None else pcen  # a mismatch is refused when the weights load
         keep_logmel = shape.get("keep_logmel", False) if keep_logmel is None else keep_logmel
         if args.resume and select is None:
-            select = checkpoint.get("train_config", {}).get("select", "clips")
+            select = run_selection(checkpoint)
     hidden, layers = 128 if hidden is None else hidden, 1 if layers is None else layers
     pcen, keep_logmel = bool(pcen), bool(keep_logmel)
     select = "clips" if select is None else select
