@@ -224,8 +224,10 @@ def _run_bench(args, options, clips, procs: int, tolerance: float, err) -> dict:
     timelines = [tl for _, tl, _ in collected.values()]
     errors = [e for _, _, e in collected.values() if e]
     errors += [f"worker {i} exited with {w.exitcode} and sent nothing" for i, w in enumerate(workers) if i not in collected]
-    return summarise(records, timelines, args.streams, args.ramp, tolerance, server,
-                     round(100.0 * gen_cpu / max(wall, 1e-9), 1), wall, interrupted, errors, args.chunk_ms)
+    summary = summarise(records, timelines, args.streams, args.ramp, tolerance, server,
+                        round(100.0 * gen_cpu / max(wall, 1e-9), 1), wall, interrupted, errors, args.chunk_ms)
+    summary["started_at_unix"] = round(t0_wall, 3)  # time 0 of every timeline, to line up with server logs
+    return summary
 
 
 def _print_summary(out, summary: dict) -> None:
@@ -260,6 +262,9 @@ def _print_summary(out, summary: dict) -> None:
                      + (f" ({per} KiB per stream)" if per is not None else ""))
     elif server:
         head.add_row("server stats", server.get("error") or "no samples")
+    behind = summary.get("fell_behind") or []
+    if behind:
+        head.add_row("fell behind at", _describe_fell_behind(behind))
     for e in summary["worker_errors"]:
         head.add_row("worker error", e)
     machine = summary.get("config", {}).get("machine")
@@ -276,3 +281,13 @@ def _print_summary(out, summary: dict) -> None:
     table.add_row(*pct_row("server processing", summary["processing_ms"]))
     table.add_row(*pct_row("send lag (per session max)", summary["max_send_lag_ms"]))
     out.print(table)
+
+
+def _describe_fell_behind(rows: list[dict], most: int = 4) -> str:
+    """The moments that cost the most streams, in time order: "24.0 s: 31 sessions (worst 160 ms)"."""
+    worst = sorted(sorted(rows, key=lambda r: -r["sessions"])[:most], key=lambda r: r["t"])
+    parts = [f"{r['t']:g} s: {r['sessions']} session{'s' * (r['sessions'] != 1)} (worst {r['worst_ms']:g} ms)"
+             for r in worst]
+    if len(rows) > most:
+        parts.append(f"and {len(rows) - most} more half-seconds")
+    return "; ".join(parts)

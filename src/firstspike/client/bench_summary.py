@@ -60,6 +60,7 @@ def summarise(
             held += 1
 
     latency_by_streams = _latency_by_streams(ok, timeline, streams)
+    fell_behind = _fell_behind(records, tolerance_ms)
     summary = {
         "streams": streams,
         "streams_held": held,
@@ -79,6 +80,7 @@ def summarise(
         "max_send_lag_ms": percentiles(r[LAG] for r in records),
         "generator_cpu_percent": generator_cpu_percent,
         "latency_by_streams": latency_by_streams,
+        "fell_behind": fell_behind,
         "timeline": [{"t": t, "active_streams": a} for t, a in timeline],
         "worker_errors": worker_errors,
     }
@@ -92,6 +94,26 @@ def _kept_pace(record: tuple, tolerance_ms: float) -> bool:
     if record[LAG] is not None and record[LAG] > tolerance_ms:
         return False
     return record[OUTCOME] == CUT or record[LATENCY] is None or record[LATENCY] <= tolerance_ms
+
+
+def _fell_behind(records: list[tuple], tolerance_ms: float) -> list[dict]:
+    """The half-seconds in which sessions that did not keep pace ended, so a stall can be found in time.
+
+    A run that misses its target by a few dozen streams usually lost them all in one moment (a full
+    collection, a burst of session churn, the VM pausing); the server's CPU and scheduler timelines
+    can then be read at that moment.
+    """
+    buckets: dict[int, list[tuple]] = defaultdict(list)
+    for r in records:
+        if not _kept_pace(r, tolerance_ms):
+            buckets[int(r[T] // BUCKET_S)].append(r)
+    rows = []
+    for b in sorted(buckets):
+        late = buckets[b]
+        worst = max((max(r[LATENCY] or 0.0, r[LAG] or 0.0) for r in late), default=0.0)
+        rows.append({"t": round(b * BUCKET_S, 2), "sessions": len(late),
+                     "failed": sum(r[OUTCOME] not in (OK, CUT) for r in late), "worst_ms": round(worst, 1)})
+    return rows
 
 
 def _latency_by_streams(ok: list[tuple], timeline: list[tuple[float, int]], streams: int) -> list[dict]:
