@@ -61,7 +61,7 @@ def find_processes(server_pid: int) -> dict[int, str]:
         status = _read(f"/proc/{entry}/status")
         if cmdline is None or status is None:
             continue
-        if "firstspike\0bench" in cmdline or "firstspike bench" in cmdline.replace("\0", " "):
+        if "firstspike bench" in cmdline.replace("\0", " "):
             roles[int(entry)] = "bench"
         ppid = next((int(line.split()[1]) for line in status.splitlines() if line.startswith("PPid:")), 0)
         parents[int(entry)] = ppid
