@@ -16,7 +16,8 @@ bench's `--json` summary and prints, for each moment sessions fell behind, the 1
     kill -INT $SERVER     # record stops when the server exits
     .venv/bin/python bench/sched_trace.py report --trace trace.jsonl --run run.json
 
-Polling costs about 2 % of one core here. Linux only.
+Polling an idle server's 7 threads for 20 s took 0.22 s of CPU here, about 1 % of one core; a
+1000-stream run has about 15 threads to read. Linux only.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ def _read(path: str) -> str | None:
     try:
         with open(path, "rb") as f:
             return f.read().decode(errors="replace")
-    except OSError:  # the process or thread has gone: normal at the end of every session of work
+    except OSError:  # the process or thread has gone: workers and threads come and go during a run
         return None
 
 
