@@ -32,11 +32,11 @@ def server() -> Iterator[RunningServer]:
 
 @pytest.fixture(scope="session")
 def int8_server(tmp_path_factory) -> Iterator[RunningServer]:
-    """A second server, on the bundled model exported with `--quantize` (int8 frontend and LSTM; in a
+    """A second server, on the bundled model exported with `--quantize all` (int8 frontend and LSTM; in a
     subprocess: the server's tests never import torch themselves)."""
     path = tmp_path_factory.mktemp("int8") / "int8.onnx"
     subprocess.run([str(Path(sys.executable).with_name("firstspike")), "export", str(BUNDLED_CHECKPOINT),
-                    "-o", str(path), "--model-name", "firstspike-sc12", "--quantize"],
+                    "-o", str(path), "--model-name", "firstspike-sc12", "--quantize", "all"],
                    check=True, capture_output=True)
     with running_server(models=[str(path)], max_sessions=400, idle_timeout_s=3.0, start_timeout_s=2.0) as running:
         assert json.loads(running.get("/v1/models")[1])["models"][0]["graph"] == "fused+int8-frontend+int8"

@@ -30,12 +30,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="hops of audio per graph call (default 1 = 10 ms; >1 lowers per-hop cost but "
                              "the graph reports probabilities only after the last hop of each call)")
     parser.add_argument("--opset", type=int, default=17, help="ONNX opset, at least 17 (default 17)")
-    parser.add_argument("--quantize", nargs="?", const="all", choices=QUANTIZE_PARTS, metavar="PARTS",
+    # Bare --quantize means 'lstm': the integer frontend (in 'frontend' and 'all') stepped 1.9-2.3x
+    # slower than float32 on every CPU measured since its basis became exact everywhere
+    # (docs/benchmarks.md, *int8 LSTM gates against float32 at 1000 streams*).
+    parser.add_argument("--quantize", nargs="?", const="lstm", choices=QUANTIZE_PARTS, metavar="PARTS",
                         help="int8 arithmetic, giving up exact float parity for speed at large batches: "
-                             "'frontend' (exact 16-bit audio times an int8 DFT basis; batching still never changes "
-                             "a result), 'lstm' (int8 LSTM gates with fixed input scales; batching still never changes "
-                             "a result), or 'all' (both; the default when PARTS is left out). See docs/benchmarks.md, "
-                             "export section")
+                             "'lstm' (int8 LSTM gates with fixed input scales, about a fifth cheaper per stream "
+                             "on CPUs with VNNI; the default when PARTS is left out), 'frontend' (exact 16-bit "
+                             "audio times an int8 DFT basis; slower than float32 on the CPUs measured), or 'all' "
+                             "(both). Batching never changes a result. See docs/benchmarks.md, export section")
 
 
 def hops_text(info) -> str:
