@@ -101,3 +101,18 @@ def test_two_layers_quantise_and_other_graphs_are_refused(tmp_path, capsys):
     out = tmp_path / "op.onnx"
     assert main(["export", str(BUNDLED_CHECKPOINT), "-o", str(out), "--graph", "lstm-op", "--quantize", "lstm"]) == 2
     assert "no LSTM gates" in capsys.readouterr().err and not out.exists()
+
+
+def test_the_shipped_int8_model_is_the_bundled_checkpoint_exported_as_its_readme_says(tmp_path):
+    """src/firstspike/server/models/default-int8.onnx (`firstspike serve --model bundled-int8`) must not drift
+    from models/default/checkpoint.pt: a fresh export has the same weights, ops and metadata."""
+    fresh = tmp_path / "default-int8.onnx"
+    assert main(["export", str(BUNDLED_CHECKPOINT), "-o", str(fresh), "--quantize", "lstm",
+                 "--model-name", "firstspike-sc12", "--model-version", "1.2.0+int8"]) == 0
+    shipped, made = onnx.load(BUNDLED_ONNX.parent / "default-int8.onnx"), onnx.load(fresh)
+    assert [n.op_type for n in shipped.graph.node] == [n.op_type for n in made.graph.node]
+    assert {p.key: p.value for p in shipped.metadata_props} == {p.key: p.value for p in made.metadata_props}
+    weights = {i.name: onnx.numpy_helper.to_array(i) for i in made.graph.initializer}
+    for tensor in shipped.graph.initializer:
+        assert np.array_equal(onnx.numpy_helper.to_array(tensor), weights.pop(tensor.name)), tensor.name
+    assert not weights

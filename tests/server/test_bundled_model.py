@@ -55,3 +55,30 @@ def test_classify_endpoint_on_a_sample_file(server):
     assert status == 200
     decision = json.loads(body)
     assert decision["label"] == "stop" and decision["early"] is True
+
+
+@pytest.fixture(scope="module")
+def int8_and_exact_server():
+    """`--model bundled-int8 --model exact=bundled`: the shipped int8 variant first (the default), the float one beside it."""
+    from server_harness import running_server
+
+    with running_server(models=["bundled-int8", "exact=bundled"]) as srv:
+        yield srv
+
+
+@pytest.mark.parametrize("word", ["yes", "no", "stop", "left", "stream-yes"])
+def test_the_bundled_int8_model_gives_the_float_models_decisions_on_the_samples(int8_and_exact_server, word):
+    int8, _ = stream_sample(int8_and_exact_server, f"{word}.wav")
+    audio, native = sf.read(SAMPLES / f"{word}.wav", dtype="float32")
+    exact = asyncio.run(stream_audio(int8_and_exact_server.ws_url, pcm_s16(at_rate(audio, native, 16000)),
+                                     start=start_message(model="exact")))
+    assert int8.ready["model"] == "firstspike-sc12@1.2.0+int8" and exact.ready["model"] == "exact@1.2.0"
+    label = word.removeprefix("stream-")
+    assert int8.decision["early"] is True and int8.decision["label"] == exact.decision["label"] == label
+    assert abs(int8.decision["frame"] - exact.decision["frame"]) <= 2
+
+
+def test_models_lists_which_arithmetic_each_bundled_model_runs(int8_and_exact_server):
+    status, body = int8_and_exact_server.get("/v1/models")
+    graphs = {m["name"]: (m["graph"], m["default"]) for m in json.loads(body)["models"]}
+    assert status == 200 and graphs == {"firstspike-sc12": ("fused+int8", True), "exact": ("fused", False)}

@@ -108,3 +108,14 @@ def test_sigterm_drains_then_ends_open_streams_with_1001(tmp_path):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_bundled_model_words_resolve_unless_a_file_has_that_name(tmp_path, monkeypatch):
+    from firstspike.server.models import bundled_model_path, parse_model_spec
+
+    assert parse_model_spec("bundled") == (None, bundled_model_path())
+    assert parse_model_spec("fast=bundled-int8") == ("fast", bundled_model_path("bundled-int8"))
+    assert bundled_model_path("bundled-int8").name == "default-int8.onnx" and bundled_model_path("bundled-int8").exists()
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "bundled-int8").write_bytes(b"")
+    assert parse_model_spec("bundled-int8") == (None, Path("bundled-int8"))

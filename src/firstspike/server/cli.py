@@ -27,7 +27,7 @@ _FLAGS: list[tuple[str, str, type, str]] = [
     ("--log-level", "log_level", str, "debug, info, warning or error (default info)"),
 ]
 _LIST_FLAGS: list[tuple[str, str, str]] = [
-    ("--model", "models", "NAME=PATH or PATH of a step model; repeat for several (default: the bundled model)"),
+    ("--model", "models", "NAME=PATH or PATH of a step model, or `bundled-int8` for the bundled model with int8 LSTM gates; repeat for several (default: `bundled`, float32)"),
     ("--api-key", "api_keys", "accepted API key (Bearer header or ?token=); repeat for several; none: no auth"),
     ("--allowed-origin", "allowed_origins", "Origin allowed to open streams; repeat; none: any origin"),
 ]

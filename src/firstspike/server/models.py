@@ -17,6 +17,11 @@ from firstspike.contract import ModelInfo
 from firstspike.runtime import StepFunction, bind_frames, bind_step, open_step_session
 
 BUNDLED_MODEL = "models/default.onnx"
+# Models shipped in the package, by the word a `--model` spec may name them with. Both are exported from
+# models/default/checkpoint.pt: `bundled` in float32 (exact parity with PyTorch), `bundled-int8` with the
+# int8 LSTM gates of `firstspike export --quantize lstm`, so a server without torch (the Docker image)
+# can serve the cheaper arithmetic on a CPU with VNNI (docs/deployment.md, *An int8 model*).
+BUNDLED_MODELS = {"bundled": BUNDLED_MODEL, "bundled-int8": "models/default-int8.onnx"}
 
 
 class ModelSpecError(ValueError):
@@ -78,16 +83,24 @@ def frame_ms(info: ModelInfo) -> float | int:
     return int(ms) if float(ms).is_integer() else round(ms, 4)
 
 
-def bundled_model_path() -> Path:
-    return Path(str(resources.files("firstspike.server").joinpath(BUNDLED_MODEL)))
+def bundled_model_path(word: str = "bundled") -> Path:
+    return Path(str(resources.files("firstspike.server").joinpath(BUNDLED_MODELS[word])))
 
 
 def parse_model_spec(spec: str) -> tuple[str | None, Path]:
-    """`NAME=PATH` → (NAME, PATH); `PATH` → (None, PATH): the name then comes from the model's metadata."""
+    """`NAME=PATH` → (NAME, PATH); `PATH` → (None, PATH): the name then comes from the model's metadata.
+
+    PATH may also be a word of BUNDLED_MODELS (`bundled`, `bundled-int8`), unless a file of that name exists."""
     name, sep, path = spec.partition("=")
     if sep and name and "/" not in name and not Path(spec).exists():
-        return name.strip(), Path(path).expanduser()
-    return None, Path(spec).expanduser()
+        return name.strip(), _model_path(path)
+    return None, _model_path(spec)
+
+
+def _model_path(path: str) -> Path:
+    if path in BUNDLED_MODELS and not Path(path).exists():
+        return bundled_model_path(path)
+    return Path(path).expanduser()
 
 
 def load_models(specs: list[str], threshold: float | None, intra_op_threads: int = 1) -> dict[str, LoadedModel]:
