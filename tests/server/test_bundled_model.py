@@ -10,15 +10,15 @@ import pytest
 import soundfile as sf
 
 from firstspike import protocol
-from server_harness import at_rate, pcm_s16, start_message, stream_audio
+from server_harness import at_rate, pcm_s16, running_server, start_message, stream_audio
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 
 
-def stream_sample(server, name: str, rate: int = 16000):
+def stream_sample(server, name: str, rate: int = 16000, **start):
     audio, native = sf.read(SAMPLES / name, dtype="float32")
     audio = at_rate(audio, native, rate)
-    return asyncio.run(stream_audio(server.ws_url, pcm_s16(audio), start=start_message(rate=rate))), len(audio) / rate
+    return asyncio.run(stream_audio(server.ws_url, pcm_s16(audio), start=start_message(rate=rate, **start))), len(audio) / rate
 
 
 @pytest.mark.parametrize("word", ["yes", "no", "stop", "left"])
@@ -60,8 +60,6 @@ def test_classify_endpoint_on_a_sample_file(server):
 @pytest.fixture(scope="module")
 def int8_and_exact_server():
     """`--model bundled-int8 --model exact=bundled`: the shipped int8 variant first (the default), the float one beside it."""
-    from server_harness import running_server
-
     with running_server(models=["bundled-int8", "exact=bundled"]) as srv:
         yield srv
 
@@ -69,9 +67,7 @@ def int8_and_exact_server():
 @pytest.mark.parametrize("word", ["yes", "no", "stop", "left", "stream-yes"])
 def test_the_bundled_int8_model_gives_the_float_models_decisions_on_the_samples(int8_and_exact_server, word):
     int8, _ = stream_sample(int8_and_exact_server, f"{word}.wav")
-    audio, native = sf.read(SAMPLES / f"{word}.wav", dtype="float32")
-    exact = asyncio.run(stream_audio(int8_and_exact_server.ws_url, pcm_s16(at_rate(audio, native, 16000)),
-                                     start=start_message(model="exact")))
+    exact, _ = stream_sample(int8_and_exact_server, f"{word}.wav", model="exact")
     assert int8.ready["model"] == "firstspike-sc12@1.2.0+int8" and exact.ready["model"] == "exact@1.2.0"
     label = word.removeprefix("stream-")
     assert int8.decision["early"] is True and int8.decision["label"] == exact.decision["label"] == label
