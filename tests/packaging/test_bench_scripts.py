@@ -21,6 +21,8 @@ REPO = Path(__file__).resolve().parents[2]
     ("step_latency.py", ["--steps", "50", "--warmup", "5", "--batches", "2", "--variants", "multi-hop",
                          "--hops-per-call", "1", "3"], "onnxruntime multi-hop, 3 hop(s) per call"),
     ("classify_latency.py", ["src/firstspike/server/models/default.onnx", "--repeats", "1"], "yes @ frame 43"),
+    ("op_profile.py", ["src/firstspike/server/models/default-int8.onnx", "--batch", "2", "--calls", "3", "--warmup", "1"],
+     "MatMulIntegerToFloat"),
 ])
 def test_bench_script_runs(script, args, expect):
     result = subprocess.run([sys.executable, str(REPO / "bench" / script), *args],

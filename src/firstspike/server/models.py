@@ -16,12 +16,11 @@ import onnxruntime as ort
 from firstspike.contract import ModelInfo
 from firstspike.runtime import StepFunction, bind_frames, bind_step, open_step_session
 
-BUNDLED_MODEL = "models/default.onnx"
 # Models shipped in the package, by the word a `--model` spec may name them with. Both are exported from
 # models/default/checkpoint.pt: `bundled` in float32 (exact parity with PyTorch), `bundled-int8` with the
 # int8 LSTM gates of `firstspike export --quantize lstm`, so a server without torch (the Docker image)
 # can serve the cheaper arithmetic on a CPU with VNNI (docs/deployment.md, *An int8 model*).
-BUNDLED_MODELS = {"bundled": BUNDLED_MODEL, "bundled-int8": "models/default-int8.onnx"}
+BUNDLED_MODELS = {"bundled": "models/default.onnx", "bundled-int8": "models/default-int8.onnx"}
 
 
 class ModelSpecError(ValueError):
