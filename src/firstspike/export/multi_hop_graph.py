@@ -116,7 +116,9 @@ def _two_stage_mel_energy(b: _Builder, frames: str, dft: FactoredDft) -> str:
     partial = b.op("MatMul", [b.constant("first_basis", dft.first_basis.numpy()), b.reshape(windowed, [dft.p, -1])])
     spectrum = b.op("MatMul", [b.constant("second_basis", dft.second_basis.numpy()),
                                b.reshape(partial, [dft.groups, 2 * dft.q, -1])])  # [G, 2W, B·n]
-    power = b.reshape(b.op("Mul", [spectrum, spectrum]), [dft.mel_basis.shape[0], -1])
+    squares = b.reshape(b.op("Mul", [spectrum, spectrum]), [dft.groups, 2, -1])  # [G, cos | sin, W·B·n]
+    power = b.reshape(b.op("ReduceSum", [squares, b.constant("cos_sin_axis", np.asarray([1], np.int64))], keepdims=0),
+                      [dft.mel_basis.shape[0], -1])
     energy = b.op("Gemm", [power, b.constant("mel_basis", dft.mel_basis.numpy()),
                            b.constant("log_floor", dft.log_floor.numpy())], transA=1)  # [B·n, mels]
     rows = b.op("Shape", [frames], end=2)  # [B, n]
