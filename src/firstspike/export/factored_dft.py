@@ -9,16 +9,18 @@ Stage 1 is a real P-point DFT of every column n2, one MatMul for all of them. It
 P − k1 are complex conjugates (x is real), so the bins fall into P//2 + 1 *groups*: group g holds
 every kept bin with k1 = g or P − g, and its cos and sin parts are one real [2Q → 2·bins] linear map of
 the group's Re and Im of Y (twiddles folded in): stage 2 is one batched MatMul over the groups. For
-N = 400 = 20 × 20 that is 44 k multiply-adds a frame instead of the even/odd split's 96 k, and
-0.67–0.74× its time at batch 64–1024 (docs/benchmarks.md, export section).
+N = 400 = 20 × 20 that is 44 k multiply-adds a frame with the mel filters instead of the even/odd
+split's 96 k, and 0.67–0.74× its time at batch 64–1024 (docs/benchmarks.md, export section); summing
+each bin's cos² and sin² before the filters (below) brings it to 35 k.
 
 The batch is kept as the *last* axis throughout (the frame is transposed once on the way in), so the
 stages need no transposes of their own: the first version, with the batch first, spent 2 µs a row
 regrouping. Each group's cos parts come before its sin parts, so a bin's power is one sum over a
 middle axis of two, and the mel filters of all groups are one Gemm over the powers (not over both
-squared parts: half the rows, 0.68–0.75× the time of squaring and filtering at batch 64–256) that reads them
-transposed and turns the batch back into rows, with the log floor as its bias. Only bins some mel filter reads are
-computed (as in `step_graph.EvenOddDft`); groups are padded with zero columns to one width.
+squared parts: half the rows, 0.70–0.79× the time at batch 64–256, bench/mel_power_layouts.py). It
+reads them transposed and turns the batch back into rows, with the log floor as its bias. Only bins
+some mel filter reads are computed (as in `step_graph.EvenOddDft`); groups are padded with zero
+columns to one width.
 """
 
 from __future__ import annotations
