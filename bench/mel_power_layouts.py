@@ -15,7 +15,8 @@ variant gives the same energy:
 - `power, MatMul + Transpose`: the current power, then [mels, G·W] × [G·W, B], Transpose, Add floor.
 
 Each graph runs on one intra-op thread; the median of `--calls` calls, each timed alone, with the
-variants taking turns in blocks of 50 so a change in the machine's speed hits them all alike.
+variants taking turns in blocks of 50 (`step_latency.interleaved_medians`) so a change in the
+machine's speed hits them all alike.
 
     .venv/bin/python bench/mel_power_layouts.py --batches 64 128 256
 """
@@ -23,14 +24,16 @@ variants taking turns in blocks of 50 so a change in the machine's speed hits th
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
 import onnx
 import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
 
-BLOCK = 50  # calls per turn
+try:
+    from step_latency import interleaved_medians  # run as a script: bench/ is on the path
+except ImportError:
+    from bench.step_latency import interleaved_medians  # imported from the repository root (tests)
 
 
 def _const(name: str, value: np.ndarray) -> onnx.NodeProto:
@@ -90,21 +93,6 @@ def open_session(model: onnx.ModelProto) -> ort.InferenceSession:
     return ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
 
 
-def time_variants(sessions: dict[str, ort.InferenceSession], feeds: dict, calls: int) -> dict[str, float]:
-    """Median µs per call of each session, the sessions taking turns in blocks of BLOCK calls."""
-    samples: dict[str, list[float]] = {name: [] for name in sessions}
-    for session in sessions.values():  # warm-up
-        for _ in range(BLOCK):
-            session.run(None, feeds)
-    while min(len(s) for s in samples.values()) < calls:
-        for name, session in sessions.items():
-            for _ in range(BLOCK):
-                start = time.perf_counter()
-                session.run(None, feeds)
-                samples[name].append(time.perf_counter() - start)
-    return {name: float(np.median(s)) * 1e6 for name, s in samples.items()}
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--batches", type=int, nargs="+", default=[64, 128, 256], help="streams per call")
@@ -132,7 +120,8 @@ def main() -> None:
             if not np.allclose(got, reference, rtol=1e-4, atol=1e-3):
                 raise SystemExit(f"{name} differs from the squared parts at batch {batch}: "
                                  f"max |Δ| {np.abs(got - reference).max():.3g}")
-        medians = time_variants(sessions, feeds, args.calls)
+        calls = {name: (lambda session=session: session.run(None, feeds)) for name, session in sessions.items()}
+        medians = interleaved_medians(calls, args.calls, warmup=50)
         base = medians["power, ReduceSum"]
         for name, median in medians.items():
             table[name].append(f"{median:.1f} ({median / base:.2f}×)")
