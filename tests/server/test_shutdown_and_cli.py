@@ -39,6 +39,25 @@ def test_settings_from_env_and_flags(tmp_path, monkeypatch):
     assert ServerSettings(max_sessions=3).max_sessions == 3  # a flag beats the env var
 
 
+def test_every_setting_has_a_flag_whose_help_names_its_env_var_and_default():
+    import argparse
+
+    from firstspike.server import cli
+    from firstspike.server.settings import ServerSettings
+
+    parser = argparse.ArgumentParser()
+    cli.add_arguments(parser)
+    actions = {action.dest: action for action in parser._actions if action.dest != "help"}
+    assert set(actions) == set(ServerSettings.model_fields)
+    for field, action in actions.items():
+        assert f"[FIRSTSPIKE_{field.upper()}" in action.help, action.help
+    assert "default 2000]" in actions["max_sessions"].help
+    assert "default 1 MiB]" in actions["max_message_bytes"].help
+    assert "default 0.5]" in actions["buffer_seconds"].help
+    ns = parser.parse_args(["--max-sessions", "9", "--api-key", "k1", "--api-key", "k2"])
+    assert (ns.max_sessions, ns.api_keys, ns.port) == (9, ["k1", "k2"], None)
+
+
 def test_bad_model_path_fails_fast_with_a_clear_message(tmp_path):
     missing = tmp_path / "nothing.onnx"
     done = subprocess.run([FIRSTSPIKE, "serve", "--model", str(missing), "--port", "0"],

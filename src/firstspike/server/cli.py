@@ -6,40 +6,69 @@ import argparse
 import logging
 import sys
 
-# (flag, settings field, type, help); list-valued fields may be repeated.
+# (flag, settings field, type, help); the env var and the default are added from ServerSettings, so
+# the help can never disagree with what the server does.
 _FLAGS: list[tuple[str, str, type, str]] = [
-    ("--host", "host", str, "interface to bind (FIRSTSPIKE_HOST, default 127.0.0.1)"),
-    ("--port", "port", int, "TCP port (FIRSTSPIKE_PORT, default 8000)"),
-    ("--threshold", "threshold", float, "θ for every model, overriding each model's own (FIRSTSPIKE_THRESHOLD)"),
-    ("--max-sessions", "max_sessions", int, "concurrent streams before new ones get 1013 (default 2000)"),
-    ("--max-message-bytes", "max_message_bytes", int, "largest websocket message (default 1 MiB; bigger: 1009)"),
-    ("--max-stream-seconds", "max_stream_seconds", float, "longest stream in audio seconds (default 60; longer: 4008)"),
-    ("--idle-timeout", "idle_timeout_s", float, "seconds without a client message before 4008 (default 10)"),
-    ("--start-timeout", "start_timeout_s", float, "seconds to wait for the start message (default 5)"),
-    ("--send-timeout", "send_timeout_s", float, "seconds a send to a stalled client may block (default 5)"),
-    ("--max-classify-bytes", "max_classify_bytes", int, "largest POST /v1/classify body (default 16 MiB)"),
-    ("--grace-period", "grace_period_s", float, "seconds open streams get to finish after SIGTERM (default 10)"),
-    ("--max-batch", "max_batch", int, "most streams stepped in one model call (default 1024)"),
-    ("--max-wait-ms", "max_wait_ms", float, "shortest interval between batched model ticks, so streams share calls (default 10; a lone stream never waits)"),
+    ("--host", "host", str, "interface to bind"),
+    ("--port", "port", int, "TCP port"),
+    ("--threshold", "threshold", float, "θ for every model, overriding each model's own"),
+    ("--max-sessions", "max_sessions", int, "concurrent streams before new ones get 1013"),
+    ("--max-message-bytes", "max_message_bytes", int, "largest websocket message (bigger: 1009)"),
+    ("--max-stream-seconds", "max_stream_seconds", float, "longest stream in audio seconds (longer: 4008)"),
+    ("--idle-timeout", "idle_timeout_s", float, "seconds without a client message before 4008"),
+    ("--start-timeout", "start_timeout_s", float, "seconds to wait for the start message"),
+    ("--send-timeout", "send_timeout_s", float, "seconds a send to a stalled client may block"),
+    ("--max-classify-bytes", "max_classify_bytes", int, "largest POST /v1/classify body"),
+    ("--grace-period", "grace_period_s", float, "seconds open streams get to finish after SIGTERM"),
+    ("--max-batch", "max_batch", int, "most streams stepped in one model call"),
+    ("--max-wait-ms", "max_wait_ms", float, "shortest interval between batched model ticks, so streams share calls (a lone stream never waits)"),
     ("--buffer-seconds", "buffer_seconds", float, "audio a stream may queue before the server stops reading it"),
-    ("--intra-op-threads", "intra_op_threads", int, "onnxruntime threads per model call (default 1)"),
-    ("--workers", "workers", int, "server processes on the port, e.g. one per core (default 1; Linux SO_REUSEPORT)"),
-    ("--log-level", "log_level", str, "debug, info, warning or error (default info)"),
+    ("--intra-op-threads", "intra_op_threads", int, "onnxruntime threads per model call"),
+    ("--workers", "workers", int, "server processes on the port, e.g. one per core (Linux SO_REUSEPORT)"),
+    ("--log-level", "log_level", str, "debug, info, warning or error"),
 ]
 _LIST_FLAGS: list[tuple[str, str, str]] = [
-    ("--model", "models", "NAME=PATH or PATH of a step model, or `bundled-int8` for the bundled model with int8 LSTM gates; repeat for several (default: `bundled`, float32)"),
-    ("--api-key", "api_keys", "accepted API key (Bearer header or ?token=); repeat for several; none: no auth"),
-    ("--allowed-origin", "allowed_origins", "Origin allowed to open streams; repeat; none: any origin"),
+    ("--model", "models", "NAME=PATH or PATH of a step model, or `bundled-int8` for the bundled model with int8 LSTM gates; repeat for several"),
+    ("--api-key", "api_keys", "accepted API key (Bearer header or ?token=); repeat for several"),
+    ("--allowed-origin", "allowed_origins", "Origin allowed to open streams; repeat for several"),
 ]
+
+
+# Defaults that read better in words than as the field's value.
+_DEFAULT_WORDS = {
+    "threshold": "each model's own",
+    "models": "bundled (float32)",
+    "api_keys": "none: no auth",
+    "allowed_origins": "none: any origin",
+}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     for flag, field, kind, help_text in _FLAGS:
-        parser.add_argument(flag, dest=field, type=kind, default=None, help=help_text)
+        parser.add_argument(flag, dest=field, type=kind, default=None, help=_help(help_text, field))
     for flag, field, help_text in _LIST_FLAGS:
-        parser.add_argument(flag, dest=field, action="append", default=None, help=help_text)
+        parser.add_argument(flag, dest=field, action="append", default=None,
+                            help=_help(help_text, field, env_note="comma-separated"))
     parser.add_argument("--log-format", dest="log_format", choices=("json", "kv"), default=None,
-                        help="session log lines as JSON or key=value (FIRSTSPIKE_LOG_FORMAT, default kv)")
+                        help=_help("session log lines as JSON or key=value", "log_format"))
+
+
+def _help(text: str, field: str, env_note: str = "") -> str:
+    """`text [FIRSTSPIKE_FIELD, default …]`, the env var and default read from ServerSettings itself."""
+    from firstspike.server.settings import ServerSettings
+
+    env = "FIRSTSPIKE_" + field.upper() + (f" {env_note}" if env_note else "")
+    default = _DEFAULT_WORDS.get(field) or _show_default(ServerSettings.model_fields[field].default)
+    return f"{text} [{env}; default {default}]"
+
+
+def _show_default(value: object) -> str:
+    """Byte limits read better in MiB; whole floats without their `.0`."""
+    if isinstance(value, int) and value >= 1 << 20 and value % (1 << 20) == 0:
+        return f"{value >> 20} MiB"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
 
 
 def run(args: argparse.Namespace) -> int:
