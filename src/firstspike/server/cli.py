@@ -54,10 +54,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _help(text: str, field: str, env_note: str = "") -> str:
-    """`text [FIRSTSPIKE_FIELD, default …]`, the env var and default read from ServerSettings itself."""
+    """`text [FIRSTSPIKE_FIELD; default …]`, the env var and default read from ServerSettings itself."""
     from firstspike.server.settings import ServerSettings
 
-    env = "FIRSTSPIKE_" + field.upper() + (f" {env_note}" if env_note else "")
+    env = ServerSettings.model_config["env_prefix"] + field.upper() + (f" {env_note}" if env_note else "")
     default = _DEFAULT_WORDS.get(field) or _show_default(ServerSettings.model_fields[field].default)
     return f"{text} [{env}; default {default}]"
 
