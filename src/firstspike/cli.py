@@ -36,7 +36,7 @@ COMMANDS: dict[str, Command] = {
 # Top-level modules each extra brings; a missing one means the extra is not installed.
 _EXTRA_MODULES = {
     "train": {"torch", "onnx", "tqdm", "soundfile", "matplotlib", "sklearn"},
-    "serve": {"onnxruntime", "fastapi", "uvicorn", "soxr", "prometheus_client", "pydantic_settings", "soundfile", "websockets"},
+    "serve": {"onnxruntime", "fastapi", "uvicorn", "soxr", "prometheus_client", "pydantic", "pydantic_settings", "soundfile", "websockets"},
     "client": {"websockets", "soundfile", "sounddevice", "rich", "matplotlib", "psutil"},
 }
 

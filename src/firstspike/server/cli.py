@@ -5,6 +5,9 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import typing
+
+from firstspike.server.settings import ServerSettings
 
 # (flag, settings field, type, help); the env var and the default are added from ServerSettings, so
 # the help can never disagree with what the server does.
@@ -49,14 +52,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     for flag, field, help_text in _LIST_FLAGS:
         parser.add_argument(flag, dest=field, action="append", default=None,
                             help=_help(help_text, field, env_note="comma-separated"))
-    parser.add_argument("--log-format", dest="log_format", choices=("json", "kv"), default=None,
+    parser.add_argument("--log-format", dest="log_format", default=None,
+                        choices=typing.get_args(ServerSettings.model_fields["log_format"].annotation),
                         help=_help("session log lines as JSON or key=value", "log_format"))
 
 
 def _help(text: str, field: str, env_note: str = "") -> str:
     """`text [FIRSTSPIKE_FIELD; default …]`, the env var and default read from ServerSettings itself."""
-    from firstspike.server.settings import ServerSettings
-
     env = ServerSettings.model_config["env_prefix"] + field.upper() + (f" {env_note}" if env_note else "")
     default = _DEFAULT_WORDS.get(field) or _show_default(ServerSettings.model_fields[field].default)
     return f"{text} [{env}; default {default}]"
@@ -79,7 +81,6 @@ def run(args: argparse.Namespace) -> int:
     from firstspike.server.logs import configure_logging
     from firstspike.server.models import ModelSpecError
     from firstspike.server.serving import DrainingServer, uvicorn_config
-    from firstspike.server.settings import ServerSettings
 
     fields = [f for _, f, _, _ in _FLAGS] + [f for _, f, _ in _LIST_FLAGS] + ["log_format"]
     overrides = {field: getattr(args, field) for field in fields if getattr(args, field, None) is not None}
