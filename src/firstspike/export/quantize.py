@@ -20,6 +20,7 @@ float32. The contract metadata is kept, with "+int8" appended to `firstspike.gra
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
@@ -36,6 +37,11 @@ CALIBRATION_SECONDS = 2.0
 # Calibrated columns get this share of their range on top: a full-scale square wave at a band's own
 # frequency (fundamental 4/π) can pass what the calibration signals reached. Past it, levels saturate.
 HEADROOM = 0.05
+# Calibrated ends then snap outward to this grid. onnxruntime's float kernels can differ in the last bit
+# between CPUs, and unsnapped ranges carried that into the bias: an export on an AVX-512 Xeon differed
+# from the shipped one (made on a Zen 4) in 202 of its 512 floats. Snapped, and with the bias summed
+# exactly, the export is the same file on any CPU unless a range ends within an ulp of a grid point.
+RANGE_GRID = 1 / 64
 
 
 def calibration_audio(sample_rate: int) -> np.ndarray:
@@ -102,11 +108,17 @@ def input_ranges(model: onnx.ModelProto, nodes: list[onnx.NodeProto]) -> list[tu
         bounded = slice(0 if layer > 0 else len(lo) - hidden, len(lo))  # h of this layer (and the one below)
         lo, hi = lo.astype(np.float64), hi.astype(np.float64)
         hi += HEADROOM * (hi - lo)
+        lo, hi = np.floor(lo / RANGE_GRID) * RANGE_GRID, np.ceil(hi / RANGE_GRID) * RANGE_GRID
         lo[bounded], hi[bounded] = -1.0, 1.0
         flat = hi - lo < 1e-6
         lo[flat], hi[flat] = lo[flat] - 0.5, hi[flat] + 0.5
         ranges.append((lo, hi))
     return ranges
+
+
+def _exact_dot(v: np.ndarray, m: np.ndarray) -> np.ndarray:
+    """v @ m, each column summed exactly (math.fsum): a BLAS sum's order, and so its last bit, varies by CPU."""
+    return np.array([math.fsum(column) for column in (v[:, None] * m).T])
 
 
 def quantize_gates_static(model: onnx.ModelProto, input_levels: int = INPUT_LEVELS,
@@ -131,7 +143,7 @@ def quantize_gates_static(model: onnx.ModelProto, input_levels: int = INPUT_LEVE
         c = np.abs(wp).max(0) / weight_levels
         c[c == 0] = 1.0
         wq = np.round(wp / c).astype(np.int8)
-        bias = b + lo @ w
+        bias = b + _exact_dot(lo, w)
         p = f"{node.name}/int8/"
         added += [
             numpy_helper.from_array((1.0 / s).astype(np.float32), p + "inv_scale"),
