@@ -110,10 +110,8 @@ def test_last_bit_noise_in_the_calibration_run_leaves_the_export_unchanged(monke
     export on another machine (it did: a Zen 4's export against an AVX-512 Xeon's, 202 bias floats)."""
     import onnxruntime as ort
 
-    from onnx import numpy_helper
-
     def quantized() -> dict[str, np.ndarray]:
-        return {i.name: numpy_helper.to_array(i) for i in quantize_gates_static(onnx.load(BUNDLED_ONNX)).graph.initializer}
+        return {i.name: onnx.numpy_helper.to_array(i) for i in quantize_gates_static(onnx.load(BUNDLED_ONNX)).graph.initializer}
 
     clean = quantized()
 
