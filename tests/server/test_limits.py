@@ -39,6 +39,50 @@ def test_more_sessions_than_allowed_get_1013_and_the_rest_carry_on():
         assert server.wait_sessions_zero() == 0
 
 
+def _wait_for_load(server, above: bool, limit: float, timeout: float = 20.0) -> float:
+    """Poll /readyz until the scheduler's load is above (or no longer above) `limit`; returns it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        load = json.loads(server.get("/readyz")[1])["load"]
+        if (load > limit) == above or time.monotonic() > deadline:
+            return load
+        time.sleep(0.02)
+
+
+def test_past_its_load_limit_the_server_refuses_upgrades_with_503_and_the_open_stream_carries_on():
+    """A real load, not a faked one: three seconds of one stream's audio keep the scheduler busy for
+    some ms, which a tiny `max_load` counts as over the limit until the average has decayed."""
+    limit = 0.002
+
+    async def scenario(url):
+        holder = await websockets.connect(url)
+        await holder.send(start_message(threshold=1.0))
+        assert json.loads(await holder.recv())["type"] == "ready"
+        await holder.send(AUDIO * 30)  # 3 s, stepped at once
+        load = await asyncio.to_thread(_wait_for_load, server, True, limit)
+        with pytest.raises(InvalidStatus) as refused:
+            await websockets.connect(url)
+        await holder.send(json.dumps({"type": "stop"}))
+        finished = await read_until_closed(holder, StreamResult())
+        return load, refused.value.response, finished
+
+    with running_server(max_load=limit) as server:
+        load, response, finished = asyncio.run(scenario(server.ws_url))
+        assert load > limit
+        assert response.status_code == 503 and response.headers["Retry-After"] == "1"
+        body = json.loads(response.body)
+        assert body["code"] == protocol.ERR_OVERLOADED and "capacity" in body["message"]
+        assert finished.decision is not None and finished.close_code == 1000
+        assert "firstspike_scheduler_load{" in server.get("/metrics")[1].decode()
+        assert server.metric("firstspike_sessions_rejected_total") == 1
+
+        # Idle, the average decays (below the limit by more than /readyz's rounding).
+        assert _wait_for_load(server, False, 0.9 * limit) <= 0.9 * limit
+        again = asyncio.run(converse(server.ws_url, [start_message(), AUDIO, json.dumps({"type": "stop"})]))
+        assert again.decision is not None and again.close_code == 1000
+        assert server.wait_sessions_zero() == 0
+
+
 def test_api_keys_bearer_and_query_token():
     with running_server(api_keys=["k1", "k2"]) as server:
         with pytest.raises(InvalidStatus) as refused:

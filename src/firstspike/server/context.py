@@ -57,6 +57,21 @@ class ServerContext:
         return [name for name, engine in self.engines.items() if self.started and not engine.running]
 
     @property
+    def load(self) -> float:
+        """The busiest model scheduler's share of the last second spent in ticks (server/load_meter.py)."""
+        return max((engine.load.value() for engine in self.engines.values()), default=0.0)
+
+    @property
+    def overloaded(self) -> bool:
+        """Past `max_load`: one stream more would slow every stream, so new ones are refused."""
+        return self.settings.max_load < 1.0 and self.load > self.settings.max_load
+
+    def report_load(self) -> None:
+        """Bring the load gauges up to date (they decay while idle, with no tick to update them)."""
+        for name, engine in self.engines.items():
+            self.metrics.scheduler_load.labels(model=name).set(round(engine.load.value(), 4))
+
+    @property
     def ready(self) -> bool:
         return self.started and not self.draining and not self.stalled_models
 
@@ -105,6 +120,7 @@ class ServerContext:
         period = min(0.5, limit / 4)
         while True:
             await asyncio.sleep(period)
+            self.report_load()  # the same clock keeps every worker's load gauge current
             now = time.monotonic()
             for session in list(self.sessions.values()):
                 if session.finished:

@@ -29,6 +29,7 @@ from typing import Protocol
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
+from firstspike.server.load_meter import LoadMeter
 from firstspike.server.metrics import ServerMetrics
 from firstspike.server.models import LoadedModel
 from firstspike.server.session import firing_crossing
@@ -106,6 +107,7 @@ class BatchEngine:
         self._task: asyncio.Task | None = None
         self._rotate = 0
         self.attached = 0
+        self.load = LoadMeter()  # the share of recent time spent in ticks: the server's headroom
 
         name = model.name
         self._m_batch = metrics.batch_size.labels(model=name)
@@ -239,7 +241,9 @@ class BatchEngine:
             last_tick = loop.time()
             began = time.perf_counter()  # not loop.time(): uvloop's clock counts whole milliseconds
             await self._tick(loop, rows)
-            self._m_tick.observe(time.perf_counter() - began)
+            ended = time.perf_counter()
+            self._m_tick.observe(ended - began)
+            self.load.add_busy(began, ended)
 
     async def _tick(self, loop: asyncio.AbstractEventLoop, rows: np.ndarray) -> None:
         """Plan, compute and deliver one tick; a failure fails this tick's streams, not the scheduler."""

@@ -106,6 +106,8 @@ async def readyz(request: Request) -> JSONResponse:
         "status": status,
         "sessions": len(ctx.sessions),
         "max_sessions": ctx.settings.max_sessions,
+        "load": round(ctx.load, 4),
+        "max_load": ctx.settings.max_load,
         "models": [model.full_name for model in ctx.models.values()],
     }
     if stalled:
@@ -115,4 +117,6 @@ async def readyz(request: Request) -> JSONResponse:
 
 @router.get("/metrics")
 async def metrics(request: Request) -> Response:
-    return Response(_ctx(request).metrics.render(), media_type=CONTENT_TYPE_LATEST)
+    ctx = _ctx(request)
+    ctx.report_load()
+    return Response(ctx.metrics.render(), media_type=CONTENT_TYPE_LATEST)

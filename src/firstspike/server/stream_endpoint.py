@@ -56,6 +56,12 @@ async def stream_endpoint(ws: WebSocket) -> None:
         rejected.labels(reason=protocol.ERR_SHUTTING_DOWN).inc()
         await _deny(ws, 503, protocol.ERR_SHUTTING_DOWN, "the server is shutting down; try another instance")
         return
+    if ctx.overloaded:  # refused before the handshake: the cheapest answer, when CPU is shortest
+        rejected.labels(reason=protocol.ERR_OVERLOADED).inc()
+        await _deny(ws, 503, protocol.ERR_OVERLOADED,
+                    f"the server is at capacity (its scheduler was busy {ctx.load:.0%} of the last second, "
+                    f"limit {ctx.settings.max_load:.0%}); try again shortly", retry_after_s=1)
+        return
     ctx.connections += 1
     try:
         await _Conversation(ws, ctx).run()
@@ -63,11 +69,11 @@ async def stream_endpoint(ws: WebSocket) -> None:
         ctx.connections -= 1
 
 
-async def _deny(ws: WebSocket, status: int, code: str, message: str) -> None:
+async def _deny(ws: WebSocket, status: int, code: str, message: str, retry_after_s: int = 5) -> None:
     """Refuse the upgrade with a plain HTTP status where the server supports it, else error + close."""
     body = {"type": protocol.ERROR, "code": code, "message": message}
     if "websocket.http.response" in ws.scope.get("extensions", {}):
-        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {"Retry-After": "5"}
+        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {"Retry-After": str(retry_after_s)}
         await ws.send_denial_response(JSONResponse(body, status_code=status, headers=headers))
         return
     await ws.accept()
