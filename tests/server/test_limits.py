@@ -13,6 +13,7 @@ import websockets
 from websockets.exceptions import InvalidStatus
 
 from firstspike import protocol
+from firstspike.server.admission import MIN_CAP
 from server_harness import converse, pcm_s16, read_until_closed, running_server, start_message, StreamResult
 
 AUDIO = pcm_s16(np.sin(np.arange(1600) / 5.0) * 0.3)
@@ -49,21 +50,25 @@ def _wait_for_load(server, above: bool, limit: float, timeout: float = 20.0) -> 
         time.sleep(0.02)
 
 
-def test_past_its_load_limit_the_server_refuses_upgrades_with_503_and_the_open_stream_carries_on():
-    """A real load, not a faked one: three seconds of one stream's audio keep the scheduler busy for
-    some ms, which a tiny `max_load` counts as over the limit until the average has decayed."""
+def test_past_its_load_limit_the_server_refuses_upgrades_with_503_and_the_open_streams_carry_on():
+    """A real load, not a faked one: three seconds of audio keep the scheduler busy for some ms, which
+    a tiny `max_load` counts as over the limit until the average has decayed. The server never caps
+    below MIN_CAP streams, so that many are open when the next one is refused."""
     limit = 0.002
 
     async def scenario(url):
-        holder = await websockets.connect(url)
-        await holder.send(start_message(threshold=1.0))
-        assert json.loads(await holder.recv())["type"] == "ready"
-        await holder.send(AUDIO * 30)  # 3 s, stepped at once
+        holders = [await websockets.connect(url) for _ in range(MIN_CAP)]
+        for ws in holders:
+            await ws.send(start_message(threshold=1.0))
+            assert json.loads(await ws.recv())["type"] == "ready"
+        await holders[0].send(AUDIO * 30)  # 3 s, stepped at once
         load = await asyncio.to_thread(_wait_for_load, server, True, limit)
         with pytest.raises(InvalidStatus) as refused:
             await websockets.connect(url)
-        await holder.send(json.dumps({"type": "stop"}))
-        finished = await read_until_closed(holder, StreamResult())
+        for ws in holders:
+            await ws.send(AUDIO)
+            await ws.send(json.dumps({"type": "stop"}))
+        finished = [await read_until_closed(ws, StreamResult()) for ws in holders]
         return load, refused.value.response, finished
 
     with running_server(max_load=limit) as server:
@@ -72,7 +77,7 @@ def test_past_its_load_limit_the_server_refuses_upgrades_with_503_and_the_open_s
         assert response.status_code == 503 and response.headers["Retry-After"] == "1"
         body = json.loads(response.body)
         assert body["code"] == protocol.ERR_OVERLOADED and "capacity" in body["message"]
-        assert finished.decision is not None and finished.close_code == 1000
+        assert [r.close_code for r in finished] == [1000] * MIN_CAP and all(r.decision for r in finished)
         assert "firstspike_scheduler_load{" in server.get("/metrics")[1].decode()
         assert server.metric("firstspike_sessions_rejected_total") == 1
 

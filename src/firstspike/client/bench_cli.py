@@ -103,7 +103,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _all_unavailable(failures: dict) -> bool:
-    return all(k in ("refused", "unreachable", "timeout", "http 502", "http 503", "http 504") for k in failures)
+    return all(k in ("refused", "unreachable", "timeout") or k.startswith(("http 502", "http 503", "http 504"))
+               for k in failures)
 
 
 def _local_server_pid(url: str) -> int | None:
@@ -244,6 +245,8 @@ def _print_summary(out, summary: dict) -> None:
     head.add_row("peak open streams", str(summary["peak_active_streams"]))
     head.add_row("sessions", f"{s['finished']} finished: {s['early']} early, {s['at_stop']} at stop, {s['failed']} failed"
                  f"; {s['cut_at_end']} cut at the end")
+    head.add_row("sessions decided in time", f"{s['in_time']} of {s['ok']} decisions"
+                 f" (no chunk or decision over {summary['held_tolerance_ms']:g} ms late)")
     head.add_row("failures", ", ".join(f"{k}: {v}" for k, v in summary["failures_by_key"].items()) or "0")
     head.add_row("generator CPU", f"{summary['generator_cpu_percent']}% of one core")
     server = summary.get("server")

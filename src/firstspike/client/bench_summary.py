@@ -70,7 +70,9 @@ def summarise(
         "wall_s": round(wall_s, 2),
         "interrupted": interrupted,
         "sessions": {"finished": len(finished), "ok": len(ok), "early": len(early), "at_stop": len(late),
-                     "failed": len(failed), "cut_at_end": len(records) - len(finished)},
+                     "failed": len(failed), "cut_at_end": len(records) - len(finished),
+                     # Served at real time: what a server past its capacity still delivers (goodput).
+                     "in_time": sum(_kept_pace(r, tolerance_ms) for r in ok)},
         "failures_by_key": dict(Counter(r[KEY] or r[OUTCOME] for r in failed).most_common()),
         "decision_latency_ms": percentiles(r[LATENCY] for r in early),
         "stop_latency_ms": percentiles(r[LATENCY] for r in late),

@@ -87,12 +87,13 @@ class SessionResult:
     channels: int
     outcome: str = OK
     failure: str = ""  # human-readable reason when outcome != ok
-    failure_key: str = ""  # short key for tallies: "close 1013", "http 503", "refused", ...
+    failure_key: str = ""  # short key for tallies: "close 1013", "http 503 overloaded", "refused", ...
     ready: dict | None = None
     decision: dict | None = None
     error: dict | None = None
     close_code: int | None = None
     close_reason: str = ""
+    retry_after_s: float | None = None  # a refused upgrade's Retry-After: when the server asks to be tried again
     connect_started: float = 0.0
     connected_at: float | None = None
     ready_at: float | None = None
@@ -241,6 +242,25 @@ class _Pacer:
         return 1000.0 * (now - due)
 
 
+def _error_code(body: str) -> str | None:
+    """The protocol error code of a refused upgrade's JSON body, if it has one."""
+    try:
+        code = json.loads(body).get("code")
+    except (ValueError, AttributeError):
+        return None
+    return code if isinstance(code, str) and code.isidentifier() else None
+
+
+def _retry_after(err: BaseException) -> float | None:
+    """Seconds from a refused upgrade's Retry-After header (the delta form), if it has one."""
+    response = getattr(err, "response", None)
+    value = response.headers.get("Retry-After") if response is not None else None
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except ValueError:
+        return None
+
+
 def _classify_open_error(err: BaseException) -> tuple[str, str, str]:
     """(outcome, key, message) for a failure to open the websocket."""
     from websockets.exceptions import InvalidHandshake, InvalidStatus, InvalidURI
@@ -249,7 +269,9 @@ def _classify_open_error(err: BaseException) -> tuple[str, str, str]:
         status = err.response.status_code
         outcome = UNAVAILABLE if status in (502, 503, 504) else REJECTED
         body = err.response.body.decode("utf-8", "replace").strip()[:200] if err.response.body else ""
-        return outcome, f"http {status}", f"server refused the upgrade with HTTP {status}" + (f": {body}" if body else "")
+        code = _error_code(body)  # a 503 may mean shutting down or overloaded: tallies keep them apart
+        key = f"http {status}" + (f" {code}" if code else "")
+        return outcome, key, f"server refused the upgrade with HTTP {status}" + (f": {body}" if body else "")
     if isinstance(err, InvalidURI):
         return REJECTED, "bad url", str(err)
     if isinstance(err, (asyncio.TimeoutError, TimeoutError)):
@@ -302,6 +324,7 @@ async def run_session(
         )
     except Exception as err:  # noqa: BLE001 - every open failure is classified or re-raised
         res.outcome, res.failure_key, res.failure = _classify_open_error(err)
+        res.retry_after_s = _retry_after(err)
         return res
     res.connected_at = time.perf_counter()
     bytes_per_frame = 2 * channels

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import time
 from dataclasses import dataclass
 
@@ -95,6 +96,7 @@ async def _worker_main(plan: WorkerPlan, stop_event, counters, records, timeline
         start = t0 + plan.ramp_s * slot / plan.total_slots
         await _sleep_until(start)
         clip_index = slot % len(plan.clips)
+        failures_in_a_row = 0
         while time.perf_counter() < end and not done.is_set():
             rate, channels, pcm = plan.clips[clip_index]
             clip_index = (clip_index + 1) % len(plan.clips)
@@ -112,9 +114,11 @@ async def _worker_main(plan: WorkerPlan, stop_event, counters, records, timeline
             records.append(_record(result, slot, t0))
             if result.outcome == OK:
                 state["decisions"] += 1
+                failures_in_a_row = 0
             else:
                 state["failures"] += 1
-                await asyncio.sleep(0.5)  # do not hammer a server that refuses us
+                failures_in_a_row += 1
+                await asyncio.sleep(_backoff_s(result, failures_in_a_row))  # do not hammer a server that refuses us
             publish()
             if plan.gap_s:
                 await asyncio.sleep(plan.gap_s)
@@ -138,6 +142,22 @@ async def _worker_main(plan: WorkerPlan, stop_event, counters, records, timeline
     await sampling
     state["active"] = 0
     publish()
+
+
+# A slot refused again and again waits at most this many times its first wait.
+MAX_BACKOFF_FACTOR = 8
+
+
+def _backoff_s(result: SessionResult, failures_in_a_row: int) -> float:
+    """How long a slot waits after a failed session, as a well-behaved client would.
+
+    What the server asked for (Retry-After), at least half a second, doubled with each failure in a
+    row up to MAX_BACKOFF_FACTOR times, and spread over up to half as long again so that refused slots
+    do not all come back at once. A server past its capacity refuses hundreds of streams a second;
+    retrying them all at a fixed pace spent more of the two cores than the streams it served
+    (docs/benchmarks.md, *Admission by load*)."""
+    factor = min(MAX_BACKOFF_FACTOR, 2 ** (failures_in_a_row - 1))
+    return max(0.5, result.retry_after_s or 0.0) * factor * random.uniform(1.0, 1.5)
 
 
 async def _sleep_until(when: float) -> None:

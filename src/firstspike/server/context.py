@@ -14,6 +14,7 @@ import time
 from typing import TYPE_CHECKING
 
 from firstspike import protocol
+from firstspike.server.admission import LoadAdmission
 from firstspike.server.engine import BatchEngine
 from firstspike.server.metrics import ServerMetrics
 from firstspike.server.models import LoadedModel
@@ -43,6 +44,7 @@ class ServerContext:
             )
             for name, model in models.items()
         }
+        self.admission = LoadAdmission(settings.max_load, settings.max_sessions)
         self.sessions: dict[str, "StreamSession"] = {}
         self.connections = 0  # accepted /v1/stream sockets, counted before `start` arrives
         self.draining = False
@@ -61,10 +63,9 @@ class ServerContext:
         """The busiest model scheduler's share of the last second spent in ticks (server/load_meter.py)."""
         return max((engine.load.value() for engine in self.engines.values()), default=0.0)
 
-    @property
-    def overloaded(self) -> bool:
-        """Past `max_load`: one stream more would slow every stream, so new ones are refused."""
-        return self.settings.max_load < 1.0 and self.load > self.settings.max_load
+    def admits_another_stream(self) -> bool:
+        """Room for one stream more at `max_load` (server/admission.py)? Else it would slow every stream."""
+        return self.admission.admits(self.connections, self.load, time.perf_counter())
 
     def report_load(self) -> None:
         """Bring the load gauges up to date (they decay while idle, with no tick to update them)."""

@@ -108,6 +108,7 @@ async def readyz(request: Request) -> JSONResponse:
         "max_sessions": ctx.settings.max_sessions,
         "load": round(ctx.load, 4),
         "max_load": ctx.settings.max_load,
+        "admits_up_to": int(ctx.admission.cap),  # streams, estimated from the load (server/admission.py)
         "models": [model.full_name for model in ctx.models.values()],
     }
     if stalled:

@@ -27,9 +27,10 @@ class ServerSettings(BaseSettings):
 
     # Limits
     max_sessions: int = Field(2000, ge=1)
-    # New streams are refused (HTTP 503, `overloaded`) while a model's batching scheduler has been busy
-    # more than this share of the last second (server/load_meter.py); 1 never refuses on load.
-    max_load: float = Field(0.85, gt=0.0, le=1.0)
+    # The busiest model scheduler's share of time in ticks that the server admits streams up to; above
+    # the number of streams it estimates would keep it there, new ones get HTTP 503 (server/admission.py).
+    # 1 never refuses on load.
+    max_load: float = Field(0.95, gt=0.0, le=1.0)
     max_message_bytes: int = Field(1 << 20, ge=1024)
     max_stream_seconds: float = Field(60.0, gt=0)
     idle_timeout_s: float = Field(10.0, gt=0)

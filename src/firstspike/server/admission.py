@@ -1,0 +1,54 @@
+"""Admission by load: how many streams the host can carry right now, from how busy the scheduler is.
+
+Refusing every new stream whenever the load is over the limit does not work: the limit flickers, each
+opening admits the whole queue of retrying clients at once, and refusing them costs CPU too. At 1000
+streams on a 2-core VM that held 0 of 1000 against 997 without it (docs/benchmarks.md, *Admission by
+load*). Instead the streams' cost is taken as proportional to their number: with S streams open (on
+average over the last second) and the scheduler busy a share L of it, the host carries about
+S × max_load / L streams at `max_load`. That is the cap; new streams are refused only above it, so the
+server admits as many streams as it gains room for, and the cap follows the host as it speeds up or
+slows down.
+"""
+
+from __future__ import annotations
+
+import math
+
+# Below this share of max_load the estimate is noise (few streams, short ticks): no cap.
+_ENGAGE = 0.5
+# Never capped below this many streams: one client sending faster than real time (a file upload over
+# the stream protocol) can keep the scheduler busy on its own, and must not lock others out.
+MIN_CAP = 16
+
+
+class LoadAdmission:
+    def __init__(self, max_load: float, max_sessions: int, time_constant_s: float = 1.0):
+        self.max_load = max_load
+        self.max_sessions = max_sessions
+        self.time_constant_s = time_constant_s
+        self.cap = float(max_sessions)
+        self._streams = 0.0  # streams open, averaged like the load (same time constant)
+        self._at: float | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return self.max_load < 1.0
+
+    def admits(self, streams: int, load: float, now: float) -> bool:
+        """May one stream more open, with `streams` open now and the scheduler at `load`?"""
+        if not self.enabled:
+            return True
+        self._update(streams, load, now)
+        return streams < self.cap
+
+    def _update(self, streams: int, load: float, now: float) -> None:
+        if self._at is None:
+            self._streams = float(streams)
+        elif now > self._at:
+            weight = 1.0 - math.exp(-(now - self._at) / self.time_constant_s)
+            self._streams += weight * (streams - self._streams)
+        self._at = now if self._at is None else max(now, self._at)
+        if load < _ENGAGE * self.max_load:
+            self.cap = float(self.max_sessions)
+        else:
+            self.cap = min(float(self.max_sessions), max(float(MIN_CAP), self._streams * self.max_load / load))
