@@ -16,7 +16,7 @@ _FLAGS: list[tuple[str, str, type, str]] = [
     ("--port", "port", int, "TCP port"),
     ("--threshold", "threshold", float, "θ for every model, overriding each model's own"),
     ("--max-sessions", "max_sessions", int, "concurrent streams before new ones get 1013"),
-    ("--max-load", "max_load", float, "share of the last second a model's scheduler may be busy before new streams get HTTP 503 (1: never)"),
+    ("--max-load", "max_load", float, "share of the time a model's scheduler may be kept busy before new streams get HTTP 503 (1: never)"),
     ("--max-message-bytes", "max_message_bytes", int, "largest websocket message (bigger: 1009)"),
     ("--max-stream-seconds", "max_stream_seconds", float, "longest stream in audio seconds (longer: 4008)"),
     ("--idle-timeout", "idle_timeout_s", float, "seconds without a client message before 4008"),

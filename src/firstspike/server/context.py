@@ -60,7 +60,7 @@ class ServerContext:
 
     @property
     def load(self) -> float:
-        """The busiest model scheduler's share of the last second spent in ticks (server/load_meter.py)."""
+        """The busiest model scheduler's share of the last few seconds spent in ticks (server/load_meter.py)."""
         return max((engine.load.value() for engine in self.engines.values()), default=0.0)
 
     def admits_another_stream(self) -> bool:

@@ -16,9 +16,14 @@ from __future__ import annotations
 import math
 import time
 
+# Long enough that a spike of a second or so (a collection, the VM pausing) does not read as overload,
+# short enough to follow a host that slows down for minutes: at 1000 streams on the 2-core VM, 1 s
+# refused a few streams in runs that held all of them without it (docs/benchmarks.md, *Admission by load*).
+LOAD_TIME_CONSTANT_S = 3.0
+
 
 class LoadMeter:
-    def __init__(self, time_constant_s: float = 1.0, now: float | None = None):
+    def __init__(self, time_constant_s: float = LOAD_TIME_CONSTANT_S, now: float | None = None):
         if time_constant_s <= 0:
             raise ValueError(f"time_constant_s must be positive, got {time_constant_s!r}")
         self.time_constant_s = time_constant_s

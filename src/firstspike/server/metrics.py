@@ -51,10 +51,10 @@ class ServerMetrics:
             "firstspike_tick_seconds", "wall time of one scheduler tick, from planning to delivering results",
             ["model"], buckets=_SECONDS_BUCKETS, registry=r,
         )
-        # The same busy share, averaged over about the last second (server/load_meter.py): above
+        # The same busy share, averaged over the last few seconds (server/load_meter.py): above
         # `max_load` the server refuses new streams.
         self.scheduler_load = Gauge(
-            "firstspike_scheduler_load", "share of the last second the batching scheduler was busy",
+            "firstspike_scheduler_load", "share of the last few seconds the batching scheduler was busy",
             ["model"], registry=r, multiprocess_mode="max",
         )
         self.decision_seconds = Histogram(
