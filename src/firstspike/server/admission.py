@@ -25,11 +25,12 @@ MIN_CAP = 16
 
 
 class LoadAdmission:
-    def __init__(self, max_load: float, max_sessions: int, time_constant_s: float = LOAD_TIME_CONSTANT_S):
+    """The stream cap from the load; `max_sessions` is a separate, fixed limit (refused with 1013)."""
+
+    def __init__(self, max_load: float, time_constant_s: float = LOAD_TIME_CONSTANT_S):
         self.max_load = max_load
-        self.max_sessions = max_sessions
         self.time_constant_s = time_constant_s
-        self.cap = float(max_sessions)
+        self.cap: float | None = None  # None: no cap (light load, or admission by load turned off)
         self._streams = 0.0  # streams open, averaged like the load (same time constant)
         self._at: float | None = None
 
@@ -42,7 +43,7 @@ class LoadAdmission:
         if not self.enabled:
             return True
         self._update(streams, load, now)
-        return streams < self.cap
+        return self.cap is None or streams < self.cap
 
     def _update(self, streams: int, load: float, now: float) -> None:
         if self._at is None:
@@ -52,6 +53,6 @@ class LoadAdmission:
             self._streams += weight * (streams - self._streams)
         self._at = now if self._at is None else max(now, self._at)
         if load < _ENGAGE * self.max_load:
-            self.cap = float(self.max_sessions)
+            self.cap = None
         else:
-            self.cap = min(float(self.max_sessions), max(float(MIN_CAP), self._streams * self.max_load / load))
+            self.cap = max(float(MIN_CAP), self._streams * self.max_load / load)

@@ -44,7 +44,7 @@ class ServerContext:
             )
             for name, model in models.items()
         }
-        self.admission = LoadAdmission(settings.max_load, settings.max_sessions)
+        self.admission = LoadAdmission(settings.max_load)
         self.sessions: dict[str, "StreamSession"] = {}
         self.connections = 0  # accepted /v1/stream sockets, counted before `start` arrives
         self.draining = False
