@@ -59,3 +59,33 @@ def test_bench_against_nothing_exits_3(tmp_path):
     )
     assert proc.returncode == 3, proc.stdout + proc.stderr
     assert "unavailable" in proc.stderr
+
+
+def test_killing_the_bench_stops_its_generator_processes(server, audio):
+    """A SIGKILLed (or SIGTERMed) parent cannot tell its workers to stop: they notice on their own,
+    instead of streaming at the server for the rest of the run (and into the next run's numbers)."""
+    import signal
+    import time
+
+    import psutil
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "firstspike.cli", "bench", *server.args(), "--streams", "4", "--ramp", "0",
+         "--duration", "120", "--procs", "2", "--audio", str(audio / "corpus"), "--quiet"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        workers: list[psutil.Process] = []
+        while len(workers) < 2 and time.monotonic() < deadline:  # the two generator processes, once spawned
+            workers = [p for p in psutil.Process(proc.pid).children(recursive=True) if "spawn_main" in " ".join(p.cmdline())]
+            time.sleep(0.1)
+        assert len(workers) == 2
+        time.sleep(1.0)  # streaming by now
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+        _, alive = psutil.wait_procs(workers, timeout=10)
+        assert not alive, f"generator processes still running after their parent died: {[p.pid for p in alive]}"
+    finally:
+        if proc.poll() is None:
+            proc.kill()

@@ -50,10 +50,14 @@ def run_worker(plan: WorkerPlan, stop_event, counters, results_queue) -> None:
     records: list[SessionRecord] = []
     timeline: list[tuple[float, int]] = []
     error = None
+    parent = os.getppid()
     try:
-        _event_loop_runner()(_worker_main(plan, stop_event, counters, records, timeline))
+        _event_loop_runner()(_worker_main(plan, stop_event, counters, records, timeline, parent))
     except Exception as err:  # noqa: BLE001 - reported by the parent, never swallowed silently
         error = f"{type(err).__name__}: {err}"
+    if os.getppid() != parent:  # nobody is left to read the results: do not wait to hand them over
+        results_queue.cancel_join_thread()
+        return
     results_queue.put((plan.worker, records, timeline, error))
 
 
@@ -77,7 +81,7 @@ def _raise_fd_limit() -> None:
         pass
 
 
-async def _worker_main(plan: WorkerPlan, stop_event, counters, records, timeline) -> None:
+async def _worker_main(plan: WorkerPlan, stop_event, counters, records, timeline, parent: int) -> None:
     options = SessionOptions(**plan.options)
     # Translate the shared wall-clock start into this process's perf_counter.
     t0 = time.perf_counter() + (plan.t0_wall - time.time())
@@ -127,7 +131,9 @@ async def _worker_main(plan: WorkerPlan, stop_event, counters, records, timeline
         while not done.is_set():
             timeline.append((time.perf_counter() - t0, state["active"]))
             publish()
-            if stop_event.is_set() or time.perf_counter() >= end:
+            # A parent killed without the chance to raise stop_event (SIGTERM, SIGKILL) leaves this
+            # process to the init process: stop, rather than stream at the server for the rest of the run.
+            if stop_event.is_set() or time.perf_counter() >= end or os.getppid() != parent:
                 done.set()
                 return
             await asyncio.sleep(plan.sample_every_s)
