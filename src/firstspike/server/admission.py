@@ -1,7 +1,7 @@
 """Admission by load: how many streams the host can carry right now, from how busy the scheduler is.
 
 Past its capacity a server that admits every stream serves none of them in time: at 1400 streams on
-the 2-core VM, 516 of 11,519 decisions came within 100 ms (docs/benchmarks.md, *Admission by load*).
+the 2-core VM, 516 of 11,519 decisions came within 100 ms (docs/benchmarks.md, *Server: admission by load*).
 Refusing every new stream whenever the load is over the limit was worse than nothing at 1000 streams
 (0 of 1000 held against 997): the limit flickers, each opening admits the whole queue of retrying
 clients at once, and refusing them costs CPU too. Instead the streams' cost is taken as proportional

@@ -18,7 +18,7 @@ import time
 
 # Long enough that a spike of a second or so (a collection, the VM pausing) does not read as overload,
 # short enough to follow a host that slows down for minutes: at 1000 streams on the 2-core VM, 1 s
-# refused a few streams in runs that held all of them without it (docs/benchmarks.md, *Admission by load*).
+# refused a few streams in runs that held all of them without it (docs/benchmarks.md, *Server: admission by load*).
 LOAD_TIME_CONSTANT_S = 3.0
 
 
