@@ -78,7 +78,8 @@ def test_killing_the_bench_stops_its_generator_processes(server, audio):
         deadline = time.monotonic() + 30
         workers: list[psutil.Process] = []
         while len(workers) < 2 and time.monotonic() < deadline:  # the two generator processes, once spawned
-            workers = [p for p in psutil.Process(proc.pid).children(recursive=True) if "spawn_main" in " ".join(p.cmdline())]
+            children = psutil.Process(proc.pid).children(recursive=True)
+            workers = [p for p in children if "spawn_main" in " ".join(p.cmdline())]
             time.sleep(0.1)
         assert len(workers) == 2
         time.sleep(1.0)  # streaming by now

@@ -1,14 +1,14 @@
 """Admission by load: how many streams the host can carry right now, from how busy the scheduler is.
 
 Past its capacity a server that admits every stream serves none of them in time: at 1400 streams on
-the 2-core VM, 516 of 11,519 decisions came within 100 ms (docs/benchmarks.md, *Server: admission by load*).
-Refusing every new stream whenever the load is over the limit was worse than nothing at 1000 streams
-(0 of 1000 held against 997): the limit flickers, each opening admits the whole queue of retrying
-clients at once, and refusing them costs CPU too. Instead the streams' cost is taken as proportional
-to their number: with S streams open (on average over the last few seconds) and the scheduler busy a
-share L of that time, the host carries about S × max_load / L streams at `max_load`. That is the cap; new streams
-are refused only above it, so the server admits as many streams as it gains room for, and the cap
-follows the host as it speeds up or slows down.
+the 2-core VM, 516 of 11,519 decisions came within 100 ms (docs/benchmarks.md, *Server: admission by
+load*). Refusing every new stream whenever the load is over the limit was worse than nothing at 1000
+streams (0 of 1000 held against 997): the limit flickers, each opening admits the whole queue of
+retrying clients at once, and refusing them costs CPU too. Instead the streams' cost is taken as
+proportional to their number: with S streams open (on average over the last few seconds) and the
+scheduler busy a share L of that time, the host carries about S × max_load / L streams at `max_load`.
+That is the cap; new streams are refused only above it, so the server admits as many streams as it
+gains room for, and the cap follows the host as it speeds up or slows down.
 """
 
 from __future__ import annotations

@@ -67,6 +67,12 @@ class ServerContext:
         """Room for one stream more at `max_load` (server/admission.py)? Else it would slow every stream."""
         return self.admission.admits(self.connections, self.load, time.perf_counter())
 
+    @property
+    def admits_up_to(self) -> int:
+        """Streams the server takes now: the session limit, or the load's cap where that is lower."""
+        cap, limit = self.admission.cap, self.settings.max_sessions
+        return limit if cap is None else min(limit, int(cap))
+
     def report_load(self) -> None:
         """Bring the load gauges up to date (they decay while idle, with no tick to update them)."""
         for name, engine in self.engines.items():

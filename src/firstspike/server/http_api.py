@@ -108,9 +108,7 @@ async def readyz(request: Request) -> JSONResponse:
         "max_sessions": ctx.settings.max_sessions,
         "load": round(ctx.load, 4),
         "max_load": ctx.settings.max_load,
-        # Streams, estimated from the load (server/admission.py); the session limit where that is lower.
-        "admits_up_to": min(ctx.settings.max_sessions, int(cap)) if (cap := ctx.admission.cap) is not None
-        else ctx.settings.max_sessions,
+        "admits_up_to": ctx.admits_up_to,
         "models": [model.full_name for model in ctx.models.values()],
     }
     if stalled:
