@@ -160,8 +160,8 @@ def _backoff_s(result: SessionResult, failures_in_a_row: int) -> float:
     What the server asked for (Retry-After), at least half a second, doubled with each failure in a
     row up to MAX_BACKOFF_FACTOR times, and spread over up to half as long again so that refused slots
     do not all come back at once. A server past its capacity refuses hundreds of streams a second;
-    retrying them all at a fixed pace spent more of the two cores than the streams it served
-    (docs/benchmarks.md, *Server: admission by load*)."""
+    retrying every half second took the generator from 44 to 69–73 % of a core on the 2-core VM, CPU the
+    server's streams needed (docs/benchmarks.md, *Server: admission by load*)."""
     factor = min(MAX_BACKOFF_FACTOR, 2 ** (failures_in_a_row - 1))
     return max(0.5, result.retry_after_s or 0.0) * factor * random.uniform(1.0, 1.5)
 

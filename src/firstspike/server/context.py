@@ -63,9 +63,10 @@ class ServerContext:
         """The busiest model scheduler's share of the last few seconds spent in ticks (server/load_meter.py)."""
         return max((engine.load.value() for engine in self.engines.values()), default=0.0)
 
-    def admits_another_stream(self) -> bool:
-        """Room for one stream more at `max_load` (server/admission.py)? Else it would slow every stream."""
-        return self.admission.admits(self.connections, self.load, time.perf_counter())
+    def admits_another_stream(self, load: float) -> bool:
+        """Room for one stream more at `max_load`, given the current `load` (server/admission.py)?
+        Else it would slow every stream."""
+        return self.admission.admits(self.connections, load, time.perf_counter())
 
     @property
     def admits_up_to(self) -> int:

@@ -56,11 +56,12 @@ async def stream_endpoint(ws: WebSocket) -> None:
         rejected.labels(reason=protocol.ERR_SHUTTING_DOWN).inc()
         await _deny(ws, 503, protocol.ERR_SHUTTING_DOWN, "the server is shutting down; try another instance")
         return
-    if not ctx.admits_another_stream():  # refused before the handshake: the cheapest answer, when CPU is shortest
+    load = ctx.load
+    if not ctx.admits_another_stream(load):  # refused before the handshake: cheapest when CPU is shortest
         rejected.labels(reason=protocol.ERR_OVERLOADED).inc()
         await _deny(ws, 503, protocol.ERR_OVERLOADED,
                     f"the server is at capacity: {ctx.connections} streams keep its scheduler busy "
-                    f"{ctx.load:.0%} of the time (limit {ctx.settings.max_load:.0%}); try again shortly",
+                    f"{load:.0%} of the time (limit {ctx.settings.max_load:.0%}); try again shortly",
                     retry_after_s=1)
         return
     ctx.connections += 1
