@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from contextlib import asynccontextmanager
 
 import numpy as np
@@ -12,7 +13,7 @@ from hypothesis import strategies as st
 from firstspike import protocol
 from firstspike.server.audio_input import AudioFormat
 from firstspike.server.context import ServerContext
-from firstspike.server.engine import BatchEngine
+from firstspike.server.engine import INLINE_MAX_ROWS, BatchEngine
 from firstspike.server.metrics import ServerMetrics
 from firstspike.server.models import load_models
 from firstspike.server.session import StreamSession
@@ -87,6 +88,35 @@ def test_a_stream_that_ends_while_its_tick_waits_leaves_the_scheduler_running():
             assert not engine._task.done(), engine._task.exception()
             engine.write(staying_slot, hop)
             await _until(lambda: engine.frames_of(staying_slot) == 2 * engine.hops_per_call)
+        finally:
+            await engine.stop()
+
+    asyncio.run(scenario())
+
+
+def test_a_small_tick_runs_on_the_loop_thread_and_a_big_one_on_the_worker(monkeypatch):
+    """A handful of streams skip the two thread hand-offs; more keep the loop free while the model runs."""
+
+    async def scenario():
+        engine = _engine(max_wait_ms=0.0, capacity=INLINE_MAX_ROWS + 1)
+        engine.start()
+        hop = np.zeros(engine.spc, np.float32)
+        ticks: list[tuple[int, bool]] = []  # (rows, computed on the loop thread?)
+        real_compute = engine._compute
+        loop_thread = threading.get_ident()
+
+        def compute_noting_thread(tick):
+            ticks.append((len(tick.rows), threading.get_ident() == loop_thread))
+            return real_compute(tick)
+
+        monkeypatch.setattr(engine, "_compute", compute_noting_thread)
+        slots = [engine.attach(_Listener(), 1.0, 0) for _ in range(INLINE_MAX_ROWS + 1)]
+        try:
+            for many in (INLINE_MAX_ROWS, INLINE_MAX_ROWS + 1):
+                for slot in slots[:many]:  # written in one go: no tick can start in between
+                    engine.write(slot, hop)
+                await _until(lambda: engine.frames_of(slots[many - 1]) > 0)
+            assert ticks == [(INLINE_MAX_ROWS, True), (INLINE_MAX_ROWS + 1, False)]
         finally:
             await engine.stop()
 

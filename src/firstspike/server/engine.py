@@ -40,6 +40,12 @@ log = logging.getLogger("firstspike.server.engine")
 # one slow client with a huge chunk cannot hold everyone else's tick for long.
 ROUNDS_PER_TICK = 10
 
+# A tick of at most this many streams runs on the loop thread itself. Handing it to the worker and
+# back costs two thread wake-ups, about 0.3 ms on an idle VM against 0.7 ms for a lone stream's ten
+# calls (docs/benchmarks.md, "a lone stream's tick on the loop"); a tick this small holds the loop
+# for under a millisecond, while every bigger tick keeps the loop free to read sockets.
+INLINE_MAX_ROWS = 4
+
 
 class SlotListener(Protocol):
     def on_decision(self, frames: int, label_index: int, score: float) -> None: ...
@@ -250,7 +256,10 @@ class BatchEngine:
         generations = self._generation[rows]
         try:
             tick = self._plan(rows)
-            outcome = await loop.run_in_executor(self._executor, self._compute, tick)
+            if len(rows) <= INLINE_MAX_ROWS:
+                outcome = self._compute(tick)
+            else:
+                outcome = await loop.run_in_executor(self._executor, self._compute, tick)
         except asyncio.CancelledError:
             raise
         except Exception as err:  # a broken model must fail its streams, not the server
