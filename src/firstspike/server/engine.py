@@ -6,9 +6,10 @@ whatever the number of streams. A tick copies out each ready stream's pending ca
 ROUNDS_PER_TICK) and hands them to a worker thread, which runs them as rounds: round r is one
 batched call over every stream that has an r-th call and has not yet crossed θ. Those streams are
 kept as a leading run of the tick's rows, so a round passes the model plain slices (no per-round
-gathers or scatters) and tests θ with one vectorised max. onnxruntime
-releases the GIL, so the event loop keeps reading sockets meanwhile, and whatever arrives joins the
-next tick. Each stream's state row goes in and comes back untouched by its neighbours, so batching
+gathers or scatters) and tests θ with one vectorised max. onnxruntime releases the GIL, so the
+event loop keeps reading sockets meanwhile, and whatever arrives joins the next tick. A tick of a
+few streams (INLINE_MAX_ROWS) runs on the loop thread instead: it is short, and the hand-offs
+would cost more than it holds the loop. Each stream's state row goes in and comes back untouched by its neighbours, so batching
 cannot change a stream's results.
 
 A model whose graph takes any number of hops per call (`variable_hops`) runs a tick as segments
