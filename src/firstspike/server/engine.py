@@ -9,8 +9,8 @@ kept as a leading run of the tick's rows, so a round passes the model plain slic
 gathers or scatters) and tests θ with one vectorised max. onnxruntime releases the GIL, so the
 event loop keeps reading sockets meanwhile, and whatever arrives joins the next tick. A tick of a
 few streams (INLINE_MAX_ROWS) runs on the loop thread instead: it is short, and the hand-offs
-would cost more than it holds the loop. Each stream's state row goes in and comes back untouched by its neighbours, so batching
-cannot change a stream's results.
+would cost more than it holds the loop. Each stream's state row goes in and comes back untouched
+by its neighbours, so batching cannot change a stream's results.
 
 A model whose graph takes any number of hops per call (`variable_hops`) runs a tick as segments
 instead of rounds: one call over every hop that all of the live rows have, so 100 ms chunks cost one
@@ -42,9 +42,10 @@ log = logging.getLogger("firstspike.server.engine")
 ROUNDS_PER_TICK = 10
 
 # A tick of at most this many streams runs on the loop thread itself. Handing it to the worker and
-# back costs two thread wake-ups, about 0.3 ms on an idle VM against 0.7 ms for a lone stream's ten
-# calls (docs/benchmarks.md, "a lone stream's tick on the loop"); a tick this small holds the loop
-# for under a millisecond, while every bigger tick keeps the loop free to read sockets.
+# back costs two thread wake-ups and a cold core: a lone stream's chunk took the server 1.2-1.4 ms
+# that way and 0.4-0.5 ms on the loop (docs/benchmarks.md, "a lone stream's tick on the loop"). A
+# tick this small holds the loop for under a millisecond; every bigger one leaves it free to read
+# sockets while the model runs.
 INLINE_MAX_ROWS = 4
 
 
