@@ -43,9 +43,9 @@ ROUNDS_PER_TICK = 10
 
 # A tick of at most this many streams runs on the loop thread itself. Handing it to the worker and
 # back costs two thread wake-ups and a cold core: a lone stream's chunk took the server 1.2-1.4 ms
-# that way and 0.4-0.5 ms on the loop (docs/benchmarks.md, "a lone stream's tick on the loop"). A
-# tick this small holds the loop for under a millisecond; every bigger one leaves it free to read
-# sockets while the model runs.
+# that way and 0.4-0.5 ms on the loop (docs/benchmarks.md, "a lone stream's tick on the loop";
+# bench/idle_first_call.py). A tick this small holds the loop for under a millisecond; every bigger
+# one leaves it free to read sockets while the model runs.
 INLINE_MAX_ROWS = 4
 
 
