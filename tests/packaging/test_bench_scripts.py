@@ -17,6 +17,7 @@ REPO = Path(__file__).resolve().parents[2]
     ("server_cpu_per_message.py", ["--streams", "2", "--chunks", "5", "--gap-ms", "10"], "CPU per message"),
     ("server_cpu_per_message.py", ["--streams", "2", "--chunks", "1", "--gap-ms", "0", "--sessions", "3"],
      "6 messages of 100 ms in 6 sessions"),
+    ("idle_first_call.py", ["--idle-ms", "1", "--repeats", "3"], "first after 1 ms idle"),
     ("endpointer_cost.py", ["--messages", "20", "--repeats", "2"], "end-of-speech detector:"),
     ("step_latency.py", ["--steps", "50", "--warmup", "5", "--batches", "2", "--variants", "fused", "--quantize"],
      "onnxruntime fused, int8 all"),
