@@ -45,7 +45,8 @@ ROUNDS_PER_TICK = 10
 # back costs two thread wake-ups and a cold core: a lone stream's chunk took the server 1.2-1.4 ms
 # that way and 0.4-0.5 ms on the loop (docs/benchmarks.md, "a lone stream's tick on the loop";
 # bench/idle_first_call.py). A tick this small holds the loop for under a millisecond; every bigger
-# one leaves it free to read sockets while the model runs.
+# one leaves it free to read sockets while the model runs. 16 saved 9-13 % of the server's CPU at
+# 100 streams and nothing from 200 up, for ten calls of about 1 ms on the loop (the same section).
 INLINE_MAX_ROWS = 4
 
 
