@@ -46,7 +46,7 @@ ROUNDS_PER_TICK = 10
 # that way and 0.4-0.5 ms on the loop (docs/benchmarks.md, "a lone stream's tick on the loop";
 # bench/idle_first_call.py). A tick this small holds the loop for under a millisecond; every bigger
 # one leaves it free to read sockets while the model runs. 16 saved 9-13 % of the server's CPU at
-# 100 streams and nothing from 200 up, for ten calls of about 1 ms on the loop (the same section).
+# 100 streams and nothing from 200 up, for about 1 ms of model calls per tick on the loop (same section).
 INLINE_MAX_ROWS = 4
 
 
