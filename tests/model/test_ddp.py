@@ -39,7 +39,7 @@ def _worker(rank: int, init_file: str, out_file: str) -> None:
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=2)
     torch.set_num_threads(1)
     clf = _model()
-    runner = nn.parallel.DistributedDataParallel(SpikeRunner(clf, MASK, 0.45, 4, "softmax"), broadcast_buffers=False)
+    runner = nn.parallel.DistributedDataParallel(SpikeRunner(clf, MASK, 0.45, 4, "softmax"), forward_sync_buffers=False)
     feats, lengths, targets = _data(rank)
     logits, _, _, frames, _ = runner(feats, lengths)  # each rank spikes differently: a different graph per rank
     rc_loss(logits, targets, 0.1).backward()

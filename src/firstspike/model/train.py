@@ -318,7 +318,7 @@ def _train(cfg: TrainConfig, d: Dist, device: torch.device) -> dict:
     if d.active:
         runner = nn.parallel.DistributedDataParallel(
             runner, device_ids=[device.index] if device.type == "cuda" else None, find_unused_parameters=False,
-            broadcast_buffers=False)
+            forward_sync_buffers=False)  # the only buffer, the firing mask, is the same on every rank
 
     per_rank = math.ceil(len(train_set) / d.world)
     steps_per_epoch = math.ceil(per_rank / cfg.batch_size)
