@@ -15,7 +15,8 @@ import time
 
 import numpy as np
 
-from firstspike.server.engine import ROUNDS_PER_TICK, BatchEngine, _Tick
+from firstspike.server.engine import ROUNDS_PER_TICK, BatchEngine
+from firstspike.server.tick_compute import Tick
 from firstspike.server.metrics import ServerMetrics
 from firstspike.server.models import load_models
 from firstspike.server.settings import ServerSettings
@@ -27,11 +28,11 @@ def _measure(model, batch: int, repeats: int) -> tuple[float, float]:
     audio = (np.random.default_rng(0).standard_normal((rounds, batch, info.samples_per_call)) * 0.01).astype(np.float32)
     zeros = np.zeros((batch, info.state_size), np.float32)
 
-    def tick() -> _Tick:
-        return _Tick(rows=np.arange(batch), generations=np.zeros(batch, np.int64), calls=np.full(batch, rounds),
-                     audio=audio, state=zeros.copy(), threshold=np.ones(batch, np.float32),
-                     frames=np.zeros(batch, np.int64), partial_every=np.zeros(batch, np.int64),
-                     next_partial=np.zeros(batch, np.int64))
+    def tick() -> Tick:
+        return Tick(rows=np.arange(batch), generations=np.zeros(batch, np.int64), calls=np.full(batch, rounds),
+                    audio=audio, state=zeros.copy(), threshold=np.ones(batch, np.float32),
+                    frames=np.zeros(batch, np.int64), partial_every=np.zeros(batch, np.int64),
+                    next_partial=np.zeros(batch, np.int64))
 
     def bare() -> None:
         state = zeros

@@ -31,6 +31,13 @@ def server() -> Iterator[RunningServer]:
 
 
 @pytest.fixture(scope="session")
+def process_server() -> Iterator[RunningServer]:
+    """The same server with its model calls in a model process (`--step-in process`)."""
+    with running_server(max_sessions=400, idle_timeout_s=3.0, start_timeout_s=2.0, step_in="process") as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
 def int8_server(tmp_path_factory) -> Iterator[RunningServer]:
     """A second server, on the bundled model exported with `--quantize all` (int8 frontend and LSTM; in a
     subprocess: the server's tests never import torch themselves)."""

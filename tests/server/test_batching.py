@@ -45,11 +45,12 @@ def _run_many(url: str, clips: list[bytes], thresholds: list[float]):
     return asyncio.run(all_at_once())
 
 
-@pytest.mark.parametrize("served", ["server", "int8_server", "multi_hop_server"])
+@pytest.mark.parametrize("served", ["server", "process_server", "int8_server", "multi_hop_server"])
 def test_same_decision_alone_and_among_a_hundred_streams(served, request, speech, yes16k):
-    """Also for a `--quantize` model, whose integer DFT and int8 gates are exact row by row (fixed
-    scales, integer products; see docs/onnx-contract.md), and for a multi-hop
-    model, whose calls cover as many hops as the tick's rows share."""
+    """Also with the model calls in a model process (`--step-in process`), for a `--quantize` model,
+    whose integer DFT and int8 gates are exact row by row (fixed scales, integer products; see
+    docs/onnx-contract.md), and for a multi-hop model, whose calls cover as many hops as the tick's
+    rows share."""
     server = request.getfixturevalue(served)
     theta = _early_threshold(server, yes16k)
     target = pcm_s16(yes16k)

@@ -53,6 +53,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     for flag, field, help_text in _LIST_FLAGS:
         parser.add_argument(flag, dest=field, action="append", default=None,
                             help=_help(help_text, field, env_note="comma-separated"))
+    parser.add_argument("--step-in", dest="step_in", default=None,
+                        choices=typing.get_args(ServerSettings.model_fields["step_in"].annotation),
+                        help=_help("where batched model calls run: in a thread of the server process, or in a "
+                                   "model process per model, out of the event loop's GIL", "step_in"))
     parser.add_argument("--log-format", dest="log_format", default=None,
                         choices=typing.get_args(ServerSettings.model_fields["log_format"].annotation),
                         help=_help("session log lines as JSON or key=value", "log_format"))

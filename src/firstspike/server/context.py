@@ -41,6 +41,8 @@ class ServerContext:
                 max_wait_ms=settings.max_wait_ms,
                 buffer_seconds=settings.buffer_seconds,
                 metrics=self.metrics,
+                step_in=settings.step_in,
+                intra_op_threads=settings.intra_op_threads,
             )
             for name, model in models.items()
         }
@@ -92,6 +94,8 @@ class ServerContext:
         sys.setswitchinterval(min(sys.getswitchinterval(), GIL_SWITCH_INTERVAL_S))
         for engine in self.engines.values():
             engine.start()
+        for engine in self.engines.values():
+            await engine.wait_ready()
         self._sweeper = asyncio.get_running_loop().create_task(self._sweep_idle(), name="idle-sweeper")
         self.started = True
 

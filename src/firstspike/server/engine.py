@@ -10,11 +10,13 @@ gathers or scatters) and tests θ with one vectorised max. onnxruntime releases 
 event loop keeps reading sockets meanwhile, and whatever arrives joins the next tick. A tick of a
 few streams (INLINE_MAX_ROWS) runs on the loop thread instead: it is short, and the hand-offs
 would cost more than it holds the loop. Each stream's state row goes in and comes back untouched
-by its neighbours, so batching cannot change a stream's results.
+by its neighbours, so batching cannot change a stream's results. With `step_in="process"` the
+worker is a model process of its own instead (server/model_process.py), out of the loop's GIL.
 
 A model whose graph takes any number of hops per call (`variable_hops`) runs a tick as segments
 instead of rounds: one call over every hop that all of the live rows have, so 100 ms chunks cost one
 call a tick instead of ten. Its per-hop probabilities find each row's first crossing at the exact hop.
+The calls themselves, rounds or segments, are server/tick_compute.py.
 """
 
 from __future__ import annotations
@@ -24,8 +26,7 @@ import heapq
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from typing import Protocol
+from typing import Literal, Protocol
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
@@ -33,7 +34,8 @@ from numpy.lib.stride_tricks import as_strided
 from firstspike.server.load_meter import LoadMeter
 from firstspike.server.metrics import ServerMetrics
 from firstspike.server.models import LoadedModel
-from firstspike.server.session import firing_crossing
+from firstspike.server.model_process import ModelProcess, TickShape
+from firstspike.server.tick_compute import Outcome, Tick, TickStepper
 
 log = logging.getLogger("firstspike.server.engine")
 
@@ -74,6 +76,8 @@ class BatchEngine:
         max_wait_ms: float,
         buffer_seconds: float,
         metrics: ServerMetrics,
+        step_in: Literal["thread", "process"] = "thread",
+        intra_op_threads: int = 1,
     ):
         info = model.info
         self.model = model
@@ -83,8 +87,6 @@ class BatchEngine:
         self.spc = info.samples_per_call
         self.hops_per_call = info.hops_per_call
         self.buffer_len = max(int(buffer_seconds * info.sample_rate), 2 * self.spc)
-        self._firing = np.asarray(info.firing_indices, dtype=np.intp)
-        self._firing_columns = _as_slice_if_contiguous(self._firing)
 
         # Slot arrays. np.zeros maps untouched pages lazily, so idle capacity costs address space only.
         # The flat buffer runs one tick's worth of samples past the last slot, so every slot's window
@@ -112,7 +114,13 @@ class BatchEngine:
         self._high = 0  # one past the highest slot ever used
 
         self._wake = asyncio.Event()
+        self._stepper = TickStepper(model)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"step-{model.name}")
+        self._process: ModelProcess | None = None
+        if step_in == "process":
+            shape = TickShape(rows=min(max_batch, capacity), rounds=ROUNDS_PER_TICK, samples_per_call=self.spc,
+                              state_size=info.state_size, labels=len(info.labels))
+            self._process = ModelProcess(model, shape, intra_op_threads)
         self._task: asyncio.Task | None = None
         self._rotate = 0
         self.attached = 0
@@ -196,6 +204,8 @@ class BatchEngine:
     # -- the scheduler -----------------------------------------------------------------------
     def start(self) -> None:
         if self._task is None:
+            if self._process is not None:
+                self._process.start()
             self._task = asyncio.get_running_loop().create_task(self._run(), name=f"engine-{self.model.name}")
             self._task.add_done_callback(self._log_unexpected_exit)
 
@@ -213,6 +223,13 @@ class BatchEngine:
                 pass
             self._task = None
         self._executor.shutdown(wait=True)
+        if self._process is not None:
+            self._process.close()
+
+    async def wait_ready(self) -> None:
+        """Return once the engine can step: at once in-process, when its model process has opened the model otherwise."""
+        if self._process is not None:
+            await self._process.wait_ready()
 
     def _ready_rows(self) -> np.ndarray:
         hi = self._high
@@ -261,6 +278,8 @@ class BatchEngine:
             tick = self._plan(rows)
             if len(rows) <= INLINE_MAX_ROWS:
                 outcome = self._compute(tick)
+            elif self._process is not None:
+                outcome = await self._process.compute(tick)
             else:
                 outcome = await loop.run_in_executor(self._executor, self._compute, tick)
         except asyncio.CancelledError:
@@ -269,6 +288,9 @@ class BatchEngine:
             log.exception("model %s step failed", self.model.name)
             self._fail_rows(rows, generations, str(err))
             return
+        for seconds, batch in outcome.steps:
+            self._m_step.observe(seconds)
+            self._m_batch.observe(batch)
         self._m_frames.inc(outcome.calls * self.hops_per_call)
         self._m_audio.inc(outcome.calls * self._seconds_per_call)
         try:
@@ -277,7 +299,7 @@ class BatchEngine:
             log.exception("model %s: delivering results failed", self.model.name)
             self._fail_rows(rows, generations, f"delivering results failed: {err}")
 
-    def _plan(self, rows: np.ndarray) -> "_Tick":
+    def _plan(self, rows: np.ndarray) -> Tick:
         """On the loop thread: copy out everything the worker needs, and consume the audio it will use.
 
         Rows are ordered by how many calls they have, most first, so the rows still live in round r
@@ -291,7 +313,7 @@ class BatchEngine:
         rounds = int(calls[0])
         self._head[rows] = head + calls * self.spc
         self._inflight[rows] = True
-        return _Tick(
+        return Tick(
             rows=rows,
             generations=self._generation[rows],
             calls=calls,
@@ -313,75 +335,10 @@ class BatchEngine:
         per_row = self._windows[rows * self.buffer_len + head, :span]
         return np.ascontiguousarray(per_row.reshape(len(rows), rounds, self.spc).transpose(1, 0, 2))
 
-    def _compute(self, tick: "_Tick") -> "_Outcome":
-        """In the worker thread: up to ROUNDS_PER_TICK model calls, each over every row with audio left.
+    def _compute(self, tick: Tick) -> Outcome:
+        return self._stepper.compute(tick)
 
-        A row leaves the tick as soon as it crosses θ, so no stream is stepped past its decision.
-        """
-        if self.model.info.variable_hops:
-            return self._compute_segments(tick)
-        work = _Work(tick, len(self.model.info.labels))
-        want_partials = bool((tick.partial_every > 0).any())
-        for r in range(int(tick.calls[0])):
-            live = work.live_in_round(r)
-            if live == 0:
-                break
-            began = time.perf_counter()
-            probs, state_out = self.model.run(work.audio[r, :live], work.state_prefix(live))
-            # Observed here, not on the loop thread: the loop is the busier of the two threads.
-            self._m_step.observe(time.perf_counter() - began)
-            self._m_batch.observe(live)
-            work.store(live, probs, state_out, self.hops_per_call)
-            crossed = self._crossed(probs, work.threshold[:live])
-            if want_partials:
-                work.collect_partials(live, probs, crossed)
-            if crossed is not None:
-                work.retire(crossed, probs, self._firing)
-        return work.outcome()
-
-    def _compute_segments(self, tick: "_Tick") -> "_Outcome":
-        """`_compute` for a variable_hops model: each call covers every hop the live rows all have.
-
-        Rows are sorted by their number of calls, most first, so the live prefix's last row has the
-        fewest left: that many hops go into one call. A row that crosses θ inside the segment decides
-        at that hop; the hops after it in the same call are computed but never used.
-        """
-        work = _Work(tick, len(self.model.info.labels))
-        want_partials = bool((tick.partial_every > 0).any())
-        done = 0
-        while True:
-            live = work.live_in_round(done)
-            if live == 0:
-                break
-            span = int(work.calls[live - 1]) - done
-            audio = work.audio[done: done + span, :live].transpose(1, 0, 2).reshape(live, -1)  # [live, span · spc]
-            began = time.perf_counter()
-            frame_probs, state_out = self.model.run_frames(audio, work.state_prefix(live))
-            self._m_step.observe(time.perf_counter() - began)
-            self._m_batch.observe(live)
-            best = frame_probs[:, :, self._firing_columns].max(axis=2)  # [live, span]
-            hit = best >= work.threshold[:live, None]
-            fired = hit.any(axis=1)
-            stop = np.where(fired, hit.argmax(axis=1), span - 1)  # each row's last hop that counts
-            at_stop = frame_probs[np.arange(live), stop]
-            if want_partials:
-                work.collect_segment_partials(live, frame_probs, np.where(fired, stop, span))
-            work.store(live, at_stop, state_out, stop + 1, computed=live * span)
-            if fired.any():
-                work.retire(np.flatnonzero(fired), at_stop, self._firing)
-            done += span
-        return work.outcome()
-
-    def _crossed(self, probs: np.ndarray, threshold: np.ndarray) -> np.ndarray | None:
-        """Positions (within this round's batch) whose best firing class reached θ; None for none.
-
-        One max over the firing columns answers the common case (nobody fired) without building
-        the per-row label and score that `firing_crossing` returns for the rare rows that did.
-        """
-        crossed = probs[:, self._firing_columns].max(axis=1) >= threshold
-        return np.flatnonzero(crossed) if crossed.any() else None
-
-    def _apply(self, tick: "_Tick", outcome: "_Outcome") -> None:
+    def _apply(self, tick: Tick, outcome: Outcome) -> None:
         """Back on the loop thread: store each stream's new state and tell sessions what happened."""
         rows = outcome.rows
         self._inflight[rows] = False
@@ -395,13 +352,15 @@ class BatchEngine:
         listeners = self._listeners
         generation = self._generation
 
+        # Partial scores first: a row's partials in this tick are of frames before its decision, and a
+        # session that has decided drops any scores that come after.
+        for slot, planned, frame, probs in outcome.partials:
+            if generation[slot] == planned:
+                listeners[slot].on_scores(frame, probs)
         for slot, planned, frame, label_index, score in outcome.decisions:
             if generation[slot] == planned:
                 self._active[slot] = False
                 listeners[slot].on_decision(frame, label_index, score)
-        for slot, planned, frame, probs in outcome.partials:
-            if generation[slot] == planned:
-                listeners[slot].on_scores(frame, probs)
 
         waiting = self._waiting[kept]
         if waiting.any():
@@ -423,121 +382,3 @@ class BatchEngine:
             if listener is not None and self._generation[slot] == generation:
                 self._active[slot] = False
                 listener.on_model_error(message)
-
-
-@dataclass
-class _Tick:
-    rows: np.ndarray  # slots in this tick
-    generations: np.ndarray  # their generations when planned (a changed one means the stream ended)
-    calls: np.ndarray  # model calls each row has audio for, most first
-    audio: np.ndarray  # [rounds, rows, samples_per_call]
-    state: np.ndarray
-    threshold: np.ndarray
-    frames: np.ndarray
-    partial_every: np.ndarray
-    next_partial: np.ndarray
-
-
-class _Work:
-    """One tick's rows while the worker steps them, kept so that the live rows are always a prefix.
-
-    Rows come sorted by their number of calls, most first, so rows that run out of audio drop off
-    the end. A row that crosses θ is moved behind the live ones (a stable reorder, which keeps the
-    sort) together with everything else about it, so its state stays exactly as it was at its
-    decision. Everything is indexed by position; decisions and partials name their slot instead.
-    """
-
-    def __init__(self, tick: _Tick, n_labels: int):
-        n = len(tick.rows)
-        self.rows, self.generations, self.calls = tick.rows, tick.generations, tick.calls
-        self.audio, self.state, self.threshold = tick.audio, tick.state, tick.threshold
-        self.frames, self.partial_every, self.next_partial = tick.frames, tick.partial_every, tick.next_partial
-        self.probs = np.zeros((n, n_labels), np.float32)
-        self.fired = np.zeros(n, bool)
-        self.limit = n  # positions from here on have decided
-        self.decisions: list[tuple[int, int, int, int, float]] = []  # (slot, generation, frame, label, score)
-        self.partials: list[tuple[int, int, int, np.ndarray]] = []  # (slot, generation, frame, probs)
-        self.calls_done = 0
-
-    def live_in_round(self, r: int) -> int:
-        """How many leading positions have an r-th call and no decision yet."""
-        limit = self.limit
-        if limit == 0 or self.calls[limit - 1] > r:
-            return limit
-        return int(np.count_nonzero(self.calls[:limit] > r))
-
-    def state_prefix(self, live: int) -> np.ndarray:
-        return self.state if live == len(self.state) else self.state[:live]
-
-    def store(self, live: int, probs: np.ndarray, state_out: np.ndarray, hops: int | np.ndarray,
-              computed: int | None = None) -> None:
-        """Keep one call's results; with every row live the model's output array simply becomes the state.
-
-        `hops` is how far each row's frame count moves (one number, or one per row for a segment in
-        which some rows decided early); `computed`, the hops the model stepped (default: one call a row)."""
-        if live == len(self.state):
-            self.state = state_out
-        else:
-            self.state[:live] = state_out
-        self.probs[:live] = probs
-        self.frames[:live] += hops
-        self.calls_done += live if computed is None else computed
-
-    def collect_partials(self, live: int, probs: np.ndarray, crossed: np.ndarray | None) -> None:
-        """Rows whose partial-scores interval has come round (a row that decides gets its decision instead)."""
-        every, frames = self.partial_every[:live], self.frames[:live]
-        due = (every > 0) & (frames >= self.next_partial[:live])
-        if crossed is not None:
-            due[crossed] = False
-        for j in np.flatnonzero(due).tolist():
-            self.next_partial[j] = frames[j] + every[j]
-            self.partials.append((int(self.rows[j]), int(self.generations[j]), int(frames[j]), probs[j].copy()))
-
-    def collect_segment_partials(self, live: int, frame_probs: np.ndarray, usable: np.ndarray) -> None:
-        """`collect_partials` over a segment's hops: row j's first `usable[j]` hops (a deciding hop gets
-        the decision instead), before `store` moves the frame counts on."""
-        for j in np.flatnonzero(self.partial_every[:live] > 0).tolist():
-            every, before = int(self.partial_every[j]), int(self.frames[j])
-            for k in range(int(usable[j])):
-                frame = before + k + 1
-                if frame >= self.next_partial[j]:
-                    self.next_partial[j] = frame + every
-                    self.partials.append((int(self.rows[j]), int(self.generations[j]), frame, frame_probs[j, k].copy()))
-
-    def retire(self, crossed: np.ndarray, probs: np.ndarray, firing: np.ndarray) -> None:
-        """Record the decisions of the rows that crossed θ and move them out of the live prefix."""
-        _, label_index, score = firing_crossing(probs[crossed], firing, self.threshold[crossed])
-        for j, label, value in zip(crossed.tolist(), label_index.tolist(), score.tolist()):
-            self.decisions.append((int(self.rows[j]), int(self.generations[j]), int(self.frames[j]), label, value))
-        self.fired[crossed] = True
-        order = np.argsort(self.fired, kind="stable")
-        for name in ("rows", "generations", "calls", "state", "threshold", "frames", "partial_every",
-                     "next_partial", "probs", "fired"):
-            setattr(self, name, getattr(self, name)[order])
-        self.audio = self.audio[:, order]
-        self.limit = len(self.fired) - int(np.count_nonzero(self.fired))
-
-    def outcome(self) -> "_Outcome":
-        return _Outcome(self.rows, self.generations, self.state, self.probs, self.frames, self.next_partial,
-                        self.fired, self.decisions, self.partials, self.calls_done)
-
-
-@dataclass
-class _Outcome:
-    rows: np.ndarray  # the tick's slots, in the order of the arrays below
-    generations: np.ndarray
-    state: np.ndarray
-    probs: np.ndarray
-    frames: np.ndarray
-    next_partial: np.ndarray
-    fired: np.ndarray
-    decisions: list  # (slot, generation, frame, label index, score)
-    partials: list  # (slot, generation, frame, probs)
-    calls: int
-
-
-def _as_slice_if_contiguous(indices: np.ndarray) -> slice | np.ndarray:
-    """A run of consecutive column indices as a slice, so selecting them is a view, not a copy."""
-    if len(indices) and np.array_equal(indices, np.arange(indices[0], indices[0] + len(indices))):
-        return slice(int(indices[0]), int(indices[0]) + len(indices))
-    return indices

@@ -50,6 +50,9 @@ class ServerSettings(BaseSettings):
     # Audio a stream may have queued ahead of the model before the server stops reading from it.
     buffer_seconds: float = Field(0.5, gt=0)
     intra_op_threads: int = Field(1, ge=1)
+    # Where the batched model calls run: a thread of the server process, or a model process of their
+    # own per model, where they do not take turns with the event loop for the GIL (server/model_process.py).
+    step_in: Literal["thread", "process"] = "thread"
     # Server processes sharing the port (SO_REUSEPORT); max_sessions is split evenly among them.
     workers: int = Field(1, ge=1)
 
