@@ -7,18 +7,25 @@ import asyncio
 import os
 import shutil
 import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
+import psutil
 import pytest
+import soundfile as sf
 
 from firstspike.server import model_process
 from firstspike.server.engine import INLINE_MAX_ROWS, BatchEngine
 from firstspike.server.metrics import ServerMetrics
 from firstspike.server.model_process import ModelProcessError
 from firstspike.server.models import bundled_model_path, load_models
-from server_harness import at_rate
+from server_harness import at_rate, free_port, pcm_s16, start_message, stream_audio, wait_ready
 
+FIRSTSPIKE = str(Path(sys.executable).with_name("firstspike"))
+SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "yes.wav"
 STREAMS = 24  # well over INLINE_MAX_ROWS, so ticks go to the worker or the model process
 assert STREAMS > 2 * INLINE_MAX_ROWS
 
@@ -207,3 +214,54 @@ def test_stopping_the_engine_ends_the_model_process_and_frees_its_shared_memory(
     process, block = asyncio.run(scenario())
     assert not process.is_alive() and process.exitcode == 0
     assert not Path("/dev/shm", block).exists()
+
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_serve_step_in_process_streams_through_a_model_process_per_worker_and_leaves_nothing_behind(workers):
+    """`firstspike serve --step-in process` as a real process tree: each server process has its model
+    process, a sample streams to its word, and SIGTERM ends every process and frees every block."""
+    port = free_port()
+    proc = subprocess.Popen([FIRSTSPIKE, "serve", "--port", str(port), "--step-in", "process",
+                             "--workers", str(workers), "--grace-period", "1"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        wait_ready(f"http://127.0.0.1:{port}", proc)
+        top = psutil.Process(proc.pid)
+        deadline = time.monotonic() + 30  # under --workers, /readyz answers once the first worker is up
+        while True:
+            servers = [top] if workers == 1 else _spawned_children(top)
+            model_processes = [child for server in servers for child in _spawned_children(server)]
+            blocks = [_shared_blocks(p) for p in model_processes]
+            if len(servers) == workers and len(blocks) == workers and all(len(names) == 1 for names in blocks):
+                break
+            assert time.monotonic() < deadline, (servers, blocks)
+            time.sleep(0.1)
+
+        samples, rate = sf.read(SAMPLE, dtype="float32")
+        clip = pcm_s16(at_rate(samples, rate, 16000))
+        url = f"ws://127.0.0.1:{port}/v1/stream"
+
+        async def many():  # enough at once that ticks go to the model process
+            return await asyncio.gather(*[stream_audio(url, clip, start=start_message(), chunk_bytes=3200,
+                                                       realtime_s=0.01) for _ in range(STREAMS)])
+
+        results = asyncio.run(many())
+        assert all(r.close_code == 1000 and r.decision["label"] == "yes" for r in results)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+    assert proc.returncode == 0
+    psutil.wait_procs(servers + model_processes, timeout=10)
+    assert not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in servers + model_processes)
+    assert not any(Path("/dev/shm", name).exists() for names in blocks for name in names)
+
+
+def _spawned_children(process: psutil.Process) -> list[psutil.Process]:
+    """Children started by multiprocessing's spawn (not its resource tracker)."""
+    return [child for child in process.children() if "spawn_main" in " ".join(child.cmdline())]
+
+
+def _shared_blocks(process: psutil.Process) -> list[str]:
+    """Names of the POSIX shared-memory blocks a process has mapped."""
+    return sorted({Path(m.path).name for m in process.memory_maps() if m.path.startswith("/dev/shm/")})

@@ -87,8 +87,9 @@ def run(args: argparse.Namespace) -> int:
     from firstspike.server.models import ModelSpecError
     from firstspike.server.serving import DrainingServer, uvicorn_config
 
-    fields = [f for _, f, _, _ in _FLAGS] + [f for _, f, _ in _LIST_FLAGS] + ["log_format"]
-    overrides = {field: getattr(args, field) for field in fields if getattr(args, field, None) is not None}
+    # Every setting has a flag of the same dest (tests/server/test_shutdown_and_cli.py checks it).
+    overrides = {field: getattr(args, field) for field in ServerSettings.model_fields
+                 if getattr(args, field, None) is not None}
     try:
         settings = ServerSettings(**overrides)
     except ValidationError as err:
