@@ -137,5 +137,12 @@ def test_the_shipped_int8_model_is_the_bundled_checkpoint_exported_as_its_readme
     assert {p.key: p.value for p in shipped.metadata_props} == {p.key: p.value for p in made.metadata_props}
     weights = {i.name: onnx.numpy_helper.to_array(i) for i in made.graph.initializer}
     for tensor in shipped.graph.initializer:
-        assert np.array_equal(onnx.numpy_helper.to_array(tensor), weights.pop(tensor.name)), tensor.name
+        expected, got = onnx.numpy_helper.to_array(tensor), weights.pop(tensor.name)
+        if np.issubdtype(expected.dtype, np.floating):
+            # Float tensors folded by torch (the int8 Gemm's bias) may round differently on another CPU's
+            # vector units: by 4e-6 at most on the Zen 4 EPYC (family 25 model 17) against the host it
+            # was exported on, far below the int8 gates' own rounding.
+            np.testing.assert_allclose(expected, got, rtol=1e-6, atol=1e-5, err_msg=tensor.name)
+        else:
+            assert np.array_equal(expected, got), tensor.name
     assert not weights

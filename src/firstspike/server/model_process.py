@@ -179,9 +179,9 @@ class ModelProcess:
         self._block.put_tick(tick)
         try:
             self._conn.send(("tick", n, tick.audio.shape[0]))
-        except OSError as err:
-            self._discard()
-            raise ModelProcessError(f"the model process is gone ({err})") from None
+        except OSError:  # it died between ticks
+            code = self._discard()
+            raise ModelProcessError(f"the model process exited (code {code}) while stepping a tick") from None
         reply = await self._reply(REPLY_TIMEOUT_S, "stepping a tick")
         if reply[0] == "error":
             raise RuntimeError(reply[1])  # the model call failed; the child itself is fine
