@@ -134,7 +134,9 @@ def test_a_stream_that_decides_gets_every_partial_score_before_its_decision(mode
         assert [e[1] for e in events[:-1]] == list(range(5, decision_frame, 5))
 
 
-def test_a_killed_model_process_fails_its_tick_and_the_next_streams_get_a_fresh_one(model, speech):
+def _fails_one_tick_then_recovers(model, speech, signal_number: int, message: str) -> None:
+    """Send the model process a signal: the streams of the tick it held hear `message`, and the next
+    streams are stepped by a fresh model process."""
     clips = _clips(speech)
 
     async def scenario():
@@ -143,11 +145,11 @@ def test_a_killed_model_process_fails_its_tick_and_the_next_streams_get_a_fresh_
         await engine.wait_ready()
         try:
             first_pid = engine._process.pid
-            os.kill(first_pid, signal.SIGKILL)
+            os.kill(first_pid, signal_number)
             failed = await _stream_all(engine, clips)
             errors = [r.events[-1][1] for r in failed if r.events[-1][0] == "error"]
-            assert errors, "no stream heard that the model process died"
-            assert all("the model process exited (code -9) while stepping a tick" in e for e in errors)
+            assert errors, "no stream heard that the model process failed"
+            assert all(message in e for e in errors), errors
 
             again = await _stream_all(engine, clips)
             assert all(r.events[-1][0] in ("decision", "drained") for r in again)
@@ -159,27 +161,14 @@ def test_a_killed_model_process_fails_its_tick_and_the_next_streams_get_a_fresh_
     asyncio.run(scenario())
 
 
+def test_a_killed_model_process_fails_its_tick_and_the_next_streams_get_a_fresh_one(model, speech):
+    _fails_one_tick_then_recovers(model, speech, signal.SIGKILL,
+                                  "the model process exited (code -9) while stepping a tick")
+
+
 def test_a_model_process_that_stops_answering_is_replaced(model, speech, monkeypatch):
     monkeypatch.setattr(model_process, "REPLY_TIMEOUT_S", 0.5)
-    clips = _clips(speech)
-
-    async def scenario():
-        engine = _engine(model, "process")
-        engine.start()
-        await engine.wait_ready()
-        try:
-            stuck = engine._process.pid
-            os.kill(stuck, signal.SIGSTOP)
-            failed = await _stream_all(engine, clips)
-            errors = [r.events[-1][1] for r in failed if r.events[-1][0] == "error"]
-            assert errors and all("took over 0.5 s stepping a tick; it was stopped" in e for e in errors)
-            again = await _stream_all(engine, clips)
-            assert all(r.events[-1][0] in ("decision", "drained") for r in again)
-            assert engine._process.pid != stuck
-        finally:
-            await engine.stop()
-
-    asyncio.run(scenario())
+    _fails_one_tick_then_recovers(model, speech, signal.SIGSTOP, "took over 0.5 s stepping a tick; it was stopped")
 
 
 def test_a_model_process_that_cannot_open_its_model_says_why(tmp_path):
