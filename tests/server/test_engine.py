@@ -135,10 +135,10 @@ def test_a_failure_outside_the_model_call_fails_that_ticks_streams_and_the_sched
         real_plan = engine._plan
         broken = {"once": True}
 
-        def plan_failing_once(rows):
+        def plan_failing_once(rows, audio_out=None):
             if broken.pop("once", False):
                 raise RuntimeError("planning failed")
-            return real_plan(rows)
+            return real_plan(rows, audio_out)
 
         monkeypatch.setattr(engine, "_plan", plan_failing_once)
         try:

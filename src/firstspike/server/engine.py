@@ -275,7 +275,8 @@ class BatchEngine:
         """Plan, compute and deliver one tick; a failure fails this tick's streams, not the scheduler."""
         generations = self._generation[rows]
         try:
-            tick = self._plan(rows)
+            to_process = self._process is not None and len(rows) > INLINE_MAX_ROWS
+            tick = self._plan(rows, self._process.audio_block if to_process else None)
             if len(rows) <= INLINE_MAX_ROWS:
                 outcome = self._compute(tick)
             elif self._process is not None:
@@ -299,11 +300,12 @@ class BatchEngine:
             log.exception("model %s: delivering results failed", self.model.name)
             self._fail_rows(rows, generations, f"delivering results failed: {err}")
 
-    def _plan(self, rows: np.ndarray) -> Tick:
+    def _plan(self, rows: np.ndarray, audio_out: np.ndarray | None = None) -> Tick:
         """On the loop thread: copy out everything the worker needs, and consume the audio it will use.
 
         Rows are ordered by how many calls they have, most first, so the rows still live in round r
         are always a prefix: every round then works on contiguous slices instead of gathered copies.
+        A tick for the model process gathers its audio straight into the shared block (`audio_out`).
         """
         head = self._head[rows]
         calls = np.minimum((self._tail[rows] - head) // self.spc, ROUNDS_PER_TICK)
@@ -317,7 +319,7 @@ class BatchEngine:
             rows=rows,
             generations=self._generation[rows],
             calls=calls,
-            audio=self._gather_audio(rows, head, rounds),
+            audio=self._gather_audio(rows, head, rounds, audio_out),
             state=self._state[rows],
             threshold=self._threshold[rows],
             frames=self._frames[rows],
@@ -325,15 +327,21 @@ class BatchEngine:
             next_partial=self._next_partial[rows],
         )
 
-    def _gather_audio(self, rows: np.ndarray, head: np.ndarray, rounds: int) -> np.ndarray:
+    def _gather_audio(self, rows: np.ndarray, head: np.ndarray, rounds: int,
+                      out: np.ndarray | None = None) -> np.ndarray:
         """Each row's pending audio as [rounds, rows, samples_per_call], so round r is one contiguous block.
 
         Indexing the strided window view by row start copies whole runs of samples per row, several
-        times cheaper than gathering sample by sample through a computed index array.
+        times cheaper than gathering sample by sample through a computed index array. With `out` (a
+        [ROUNDS_PER_TICK, max rows, samples_per_call] array), into its leading corner instead of a new array.
         """
         span = rounds * self.spc
-        per_row = self._windows[rows * self.buffer_len + head, :span]
-        return np.ascontiguousarray(per_row.reshape(len(rows), rounds, self.spc).transpose(1, 0, 2))
+        per_row = self._windows[rows * self.buffer_len + head, :span].reshape(len(rows), rounds, self.spc)
+        if out is None:
+            return np.ascontiguousarray(per_row.transpose(1, 0, 2))
+        corner = out[:rounds, : len(rows)]
+        corner[...] = per_row.transpose(1, 0, 2)
+        return corner
 
     def _compute(self, tick: Tick) -> Outcome:
         return self._stepper.compute(tick)

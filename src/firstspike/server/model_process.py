@@ -93,19 +93,18 @@ class TickBlock:
 
     def put_tick(self, tick: Tick) -> None:
         a, n = self.arrays, len(tick.rows)
-        a["audio"][: tick.audio.shape[0], :n] = tick.audio
+        if not np.may_share_memory(tick.audio, a["audio"]):  # the engine gathers it here already
+            a["audio"][: tick.audio.shape[0], :n] = tick.audio
         a["state"][:n] = tick.state
         for name in ("threshold", "frames", "calls", "partial_every", "next_partial", "rows", "generations"):
             a[name][:n] = getattr(tick, name)
 
     def get_tick(self, n: int, rounds: int) -> Tick:
-        """The tick as the child steps it. Views, except what the stepper changes in place: those are copies,
-        so the inputs stay as the parent wrote them."""
+        """The tick as the child steps it: views of the block (no one reads the inputs once it is stepped)."""
         a = self.arrays
         return Tick(rows=a["rows"][:n], generations=a["generations"][:n], calls=a["calls"][:n],
-                    audio=a["audio"][:rounds, :n], state=a["state"][:n].copy(), threshold=a["threshold"][:n],
-                    frames=a["frames"][:n].copy(), partial_every=a["partial_every"][:n],
-                    next_partial=a["next_partial"][:n].copy())
+                    audio=a["audio"][:rounds, :n], state=a["state"][:n], threshold=a["threshold"][:n],
+                    frames=a["frames"][:n], partial_every=a["partial_every"][:n], next_partial=a["next_partial"][:n])
 
     def put_outcome(self, outcome: Outcome) -> None:
         a, n = self.arrays, len(outcome.rows)
@@ -113,14 +112,13 @@ class TickBlock:
             a[f"out_{name}"][:n] = getattr(outcome, name)
 
     def get_outcome(self, n: int, reply: tuple) -> Outcome:
-        """The child's outcome, copied out of the block before the next tick overwrites it."""
+        """The child's outcome as views of the block: valid until the next tick is sent, and the engine
+        applies each outcome before it plans the next tick."""
         a = self.arrays
         decisions, partials, calls, steps = reply
-        return Outcome(rows=a["out_rows"][:n].copy(), generations=a["out_generations"][:n].copy(),
-                       state=a["out_state"][:n].copy(), probs=a["out_probs"][:n].copy(),
-                       frames=a["out_frames"][:n].copy(), next_partial=a["out_next_partial"][:n].copy(),
-                       fired=a["out_fired"][:n].copy(), decisions=decisions, partials=partials,
-                       calls=calls, steps=steps)
+        return Outcome(rows=a["out_rows"][:n], generations=a["out_generations"][:n], state=a["out_state"][:n],
+                       probs=a["out_probs"][:n], frames=a["out_frames"][:n], next_partial=a["out_next_partial"][:n],
+                       fired=a["out_fired"][:n], decisions=decisions, partials=partials, calls=calls, steps=steps)
 
 
 class ModelProcess:
@@ -137,6 +135,11 @@ class ModelProcess:
         self._process: multiprocessing.process.BaseProcess | None = None
         self._conn: Connection | None = None
         self._ready = False
+
+    @property
+    def audio_block(self) -> np.ndarray:
+        """The shared [rounds, rows, samples_per_call] audio array, for the engine to gather a tick's audio into."""
+        return self._block.arrays["audio"]
 
     @property
     def pid(self) -> int | None:
